@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Modules, lowest first. Each depends only on modules listed before it:
+// C shims -> Tensors -> NeuralNetworks -> Checkpoints -> Datasets -> Probes
+// -> Reports -> Training -> gradscope.
+let releaseFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "GradScope",
+    products: [
+        .executable(name: "gradscope", targets: ["gradscope"]),
+        .library(name: "GradScope", targets: ["Training"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: releaseFlags),
+        .target(name: "NeuralNetworks", dependencies: ["Tensors"], swiftSettings: releaseFlags),
+        .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"], swiftSettings: releaseFlags),
+        .target(
+            name: "Datasets",
+            dependencies: ["Tensors", "Checkpoints", "CJPEG", "CPNG", "CZlib"],
+            swiftSettings: releaseFlags),
+        .target(name: "Probes", dependencies: ["Tensors", "NeuralNetworks"], swiftSettings: releaseFlags),
+        .target(name: "Reports", dependencies: ["Probes", "CCairo", "CZlib"], swiftSettings: releaseFlags),
+        .target(
+            name: "Training",
+            dependencies: ["Tensors", "NeuralNetworks", "Checkpoints", "Datasets", "Probes", "Reports"],
+            swiftSettings: releaseFlags),
+        .executableTarget(name: "gradscope", dependencies: ["Training"], swiftSettings: releaseFlags),
+        .executableTarget(
+            name: "gradscope-bench", dependencies: ["Training"], path: "Benchmarks/Sources/gradscope-bench",
+            swiftSettings: releaseFlags),
+
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "NeuralNetworks", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
+        .testTarget(name: "ProbesTests", dependencies: ["Probes", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,150 @@
+import Foundation
+
+/// The record of one operation in the graph: the inputs it read and how to turn the gradient
+/// of its output into gradients of those inputs.
+final class GraphNode {
+    let inputs: [Tensor]
+
+    /// Maps the output's gradient to one gradient per input (nil where an input needs none).
+    /// A returned tensor may share storage with the output's gradient or with another input's.
+    let backward: (Tensor) -> [Tensor?]
+
+    init(inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+        self.inputs = inputs
+        self.backward = backward
+    }
+}
+
+/// Whether operations record a graph. Evaluation turns it off with `withoutGradient`.
+public enum GradientMode {
+    nonisolated(unsafe) private static var disabledDepth = 0
+
+    /// Whether operations currently record the graph.
+    public static var isEnabled: Bool { disabledDepth == 0 }
+
+    /// Runs `body` without recording a graph, as `torch.no_grad()` does.
+    ///
+    /// NOTE: the switch is process-wide, not per thread; the training loop is single-threaded
+    /// apart from kernels, which never record graphs.
+    public static func withoutGradient<Result>(_ body: () throws -> Result) rethrows -> Result {
+        disabledDepth += 1
+        defer { disabledDepth -= 1 }
+        return try body()
+    }
+}
+
+extension Tensor {
+    /// Wraps a freshly computed `result` as the output of an operation on `inputs`, recording
+    /// `backward` when gradient mode is on and any input requires a gradient.
+    public static func recordOperation(
+        _ result: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]
+    ) -> Tensor {
+        guard GradientMode.isEnabled, inputs.contains(where: { $0.requiresGradient }) else {
+            return result
+        }
+        result.requiresGradient = true
+        result.node = GraphNode(inputs: inputs, backward: backward)
+        return result
+    }
+
+    /// Whether this tensor is the output of a recorded operation.
+    public var hasGraph: Bool { node != nil }
+
+    /// Registers `hook` to be called once, during `backward()`, with this tensor's final gradient
+    /// (the sum of all contributions). Probes use it on module inputs and outputs.
+    public func registerGradientHook(_ hook: @escaping (Tensor) -> Void) {
+        gradientHooks.append(hook)
+    }
+
+    /// Computes the gradient of this scalar with respect to every tensor that requires one,
+    /// accumulating into the `grad` of leaves, then frees the graph.
+    ///
+    /// - Parameter gradient: the gradient of the final objective with respect to this tensor;
+    ///   omitted for a one-element tensor, where it is 1.
+    public func backward(gradient: Tensor? = nil) {
+        let seed: Tensor
+        if let gradient {
+            precondition(gradient.shape == shape, "backward: gradient has shape \(gradient.shape), tensor has \(shape)")
+            seed = gradient
+        } else {
+            precondition(count == 1, "backward() without a gradient needs a one-element tensor, this one has shape \(shape)")
+            seed = Tensor(repeating: 1, shape: shape)
+        }
+        guard requiresGradient else {
+            return
+        }
+
+        let order = topologicalOrder()
+
+        var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
+        for tensor in order.reversed() {
+            guard let gradient = pending.removeValue(forKey: ObjectIdentifier(tensor)) else {
+                tensor.node = nil
+                continue
+            }
+            for hook in tensor.gradientHooks {
+                hook(gradient)
+            }
+            guard let node = tensor.node else {
+                tensor.accumulateLeafGradient(gradient)
+                continue
+            }
+            tensor.node = nil
+
+            let inputGradients = node.backward(gradient)
+            precondition(inputGradients.count == node.inputs.count, "an operation returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
+            for (input, inputGradient) in zip(node.inputs, inputGradients) {
+                guard input.requiresGradient, let inputGradient else {
+                    continue
+                }
+                precondition(inputGradient.shape == input.shape, "an operation returned a gradient of shape \(inputGradient.shape) for an input of shape \(input.shape)")
+                let key = ObjectIdentifier(input)
+                if let existing = pending[key] {
+                    pending[key] = existing.adding(inputGradient)
+                } else {
+                    pending[key] = inputGradient
+                }
+            }
+        }
+    }
+
+    /// Tensors reachable from this one through recorded operations, each after all its inputs.
+    private func topologicalOrder() -> [Tensor] {
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(tensor: Tensor, expanded: Bool)] = [(self, false)]
+        while let (tensor, expanded) = stack.popLast() {
+            if expanded {
+                order.append(tensor)
+                continue
+            }
+            guard visited.insert(ObjectIdentifier(tensor)).inserted else {
+                continue
+            }
+            stack.append((tensor, true))
+            for input in tensor.node?.inputs ?? [] where input.requiresGradient {
+                if !visited.contains(ObjectIdentifier(input)) {
+                    stack.append((input, false))
+                }
+            }
+        }
+        return order
+    }
+
+    private func accumulateLeafGradient(_ gradient: Tensor) {
+        guard requiresGradient else {
+            return
+        }
+        if let grad {
+            grad.addInPlace(gradient)
+        } else {
+            // The incoming gradient may share storage with other gradients, so the leaf gets its own copy.
+            grad = gradient.copy()
+        }
+    }
+
+    /// Clears the accumulated gradient.
+    public func zeroGradient() {
+        grad = nil
+    }
+}

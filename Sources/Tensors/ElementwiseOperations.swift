@@ -1,0 +1,256 @@
+import Foundation
+
+// Element-wise operations: computed in Swift with vectorisable loops, split across cores.
+
+extension Tensor {
+    /// Applies `transform` to every element into a new tensor.
+    @inline(__always)
+    func mapElements(_ transform: @escaping (Float) -> Float) -> Tensor {
+        let result = Tensor.uninitialized(shape)
+        let source = storage.pointer
+        let destination = result.storage.pointer
+        parallelChunks(count) { range in
+            for index in range {
+                destination[index] = transform(source[index])
+            }
+        }
+        return result
+    }
+
+    /// Combines two equally shaped tensors element by element into a new tensor.
+    @inline(__always)
+    func zipElements(_ other: Tensor, _ combine: @escaping (Float, Float) -> Float) -> Tensor {
+        precondition(other.shape == shape, "element-wise operation on shapes \(shape) and \(other.shape)")
+        let result = Tensor.uninitialized(shape)
+        let left = storage.pointer
+        let right = other.storage.pointer
+        let destination = result.storage.pointer
+        parallelChunks(count) { range in
+            for index in range {
+                destination[index] = combine(left[index], right[index])
+            }
+        }
+        return result
+    }
+
+    /// The element-wise sum of two equally shaped tensors, outside the graph.
+    public func adding(_ other: Tensor) -> Tensor {
+        zipElements(other, +)
+    }
+
+    /// Adds `other` into this tensor's values; only for tensors that are not part of a graph.
+    public func addInPlace(_ other: Tensor, scale: Float = 1) {
+        precondition(other.count == count, "addInPlace: shapes \(shape) and \(other.shape)")
+        let destination = storage.pointer
+        let source = other.storage.pointer
+        parallelChunks(count) { range in
+            for index in range {
+                destination[index] += scale * source[index]
+            }
+        }
+    }
+
+    /// Multiplies every value in place by `factor`; only for tensors that are not part of a graph.
+    public func scaleInPlace(by factor: Float) {
+        let destination = storage.pointer
+        parallelChunks(count) { range in
+            for index in range {
+                destination[index] *= factor
+            }
+        }
+    }
+
+    /// Sets every value in place; only for tensors that are not part of a graph.
+    public func fill(_ value: Float) {
+        storage.fill(value)
+    }
+}
+
+// MARK: - Activations
+
+/// The rectified linear unit, `max(x, 0)`. Its derivative at 0 is taken as 0, as in PyTorch.
+public func relu(_ x: Tensor) -> Tensor {
+    let output = x.mapElements { max($0, 0) }
+    return Tensor.recordOperation(output, inputs: [x]) { gradient in
+        [gradient.zipElements(output) { $1 > 0 ? $0 : 0 }]
+    }
+}
+
+/// The logistic sigmoid, `1 / (1 + exp(-x))`; its derivative is at most 0.25.
+public func sigmoid(_ x: Tensor) -> Tensor {
+    let output = x.mapElements { value in
+        // Both branches avoid overflow of exp for large |x|.
+        if value >= 0 {
+            return 1 / (1 + Foundation.exp(-value))
+        }
+        let e = Foundation.exp(value)
+        return e / (1 + e)
+    }
+    return Tensor.recordOperation(output, inputs: [x]) { gradient in
+        [gradient.zipElements(output) { $0 * $1 * (1 - $1) }]
+    }
+}
+
+/// The hyperbolic tangent.
+public func tanh(_ x: Tensor) -> Tensor {
+    let output = x.mapElements { Foundation.tanh($0) }
+    return Tensor.recordOperation(output, inputs: [x]) { gradient in
+        [gradient.zipElements(output) { $0 * (1 - $1 * $1) }]
+    }
+}
+
+// MARK: - Arithmetic
+
+/// The element-wise sum, broadcasting `b` over `a` when `b`'s shape is a suffix of `a`'s with
+/// sizes 1 allowed (for example `[C, 1, 1]` over `[N, C, H, W]`, or `[K]` over `[N, K]`).
+public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+    if a.shape == b.shape {
+        let output = a.zipElements(b, +)
+        return Tensor.recordOperation(output, inputs: [a, b]) { gradient in
+            [gradient, gradient]
+        }
+    }
+    let plan = BroadcastPlan(target: a.shape, source: b.shape)
+    let output = a.copy()
+    plan.forEachPair(count: a.count) { targetIndex, sourceIndex in
+        output.storage.pointer[targetIndex] += b.storage.pointer[sourceIndex]
+    }
+    return Tensor.recordOperation(output, inputs: [a, b]) { gradient in
+        let reduced = Tensor(zeros: b.shape)
+        plan.forEachPair(count: a.count) { targetIndex, sourceIndex in
+            reduced.storage.pointer[sourceIndex] += gradient.storage.pointer[targetIndex]
+        }
+        return [gradient, reduced]
+    }
+}
+
+/// How the elements of a smaller tensor repeat over a larger one under suffix broadcasting.
+struct BroadcastPlan {
+    let targetShape: [Int]
+    let sourceStrides: [Int]
+
+    init(target: [Int], source: [Int]) {
+        precondition(source.count <= target.count, "cannot broadcast shape \(source) to \(target)")
+        let padded = Array(repeating: 1, count: target.count - source.count) + source
+        var strides = Array(repeating: 0, count: target.count)
+        var step = 1
+        for axis in stride(from: target.count - 1, through: 0, by: -1) {
+            precondition(padded[axis] == target[axis] || padded[axis] == 1, "cannot broadcast shape \(source) to \(target)")
+            strides[axis] = padded[axis] == 1 ? 0 : step
+            step *= padded[axis]
+        }
+        targetShape = target
+        sourceStrides = strides
+    }
+
+    func forEachPair(count: Int, _ body: (Int, Int) -> Void) {
+        var index = Array(repeating: 0, count: targetShape.count)
+        var sourceIndex = 0
+        for targetIndex in 0..<count {
+            body(targetIndex, sourceIndex)
+            var axis = targetShape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                sourceIndex += sourceStrides[axis]
+                if index[axis] < targetShape[axis] {
+                    break
+                }
+                sourceIndex -= sourceStrides[axis] * targetShape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// The element-wise product of two equally shaped tensors.
+public func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let output = a.zipElements(b, *)
+    return Tensor.recordOperation(output, inputs: [a, b]) { gradient in
+        [gradient.zipElements(b, *), gradient.zipElements(a, *)]
+    }
+}
+
+/// Every element multiplied by `factor`.
+public func multiply(_ x: Tensor, by factor: Float) -> Tensor {
+    let output = x.mapElements { $0 * factor }
+    return Tensor.recordOperation(output, inputs: [x]) { gradient in
+        [gradient.mapElements { $0 * factor }]
+    }
+}
+
+public func + (a: Tensor, b: Tensor) -> Tensor { add(a, b) }
+public func * (a: Tensor, b: Tensor) -> Tensor { multiply(a, b) }
+public func * (x: Tensor, factor: Float) -> Tensor { multiply(x, by: factor) }
+
+// MARK: - Shape
+
+extension Tensor {
+    /// The same values under a new shape with the same element count; one dimension may be -1.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        var resolved = newShape
+        if let inferred = newShape.firstIndex(of: -1) {
+            let known = newShape.enumerated().filter { $0.offset != inferred }.reduce(1) { $0 * $1.element }
+            precondition(known > 0 && count % known == 0, "cannot reshape \(shape) to \(newShape)")
+            resolved[inferred] = count / known
+        }
+        precondition(Tensor.elementCount(of: resolved) == count, "cannot reshape \(shape) (\(count) values) to \(newShape)")
+        let output = Tensor(shape: resolved, storage: storage)
+        let inputShape = shape
+        return Tensor.recordOperation(output, inputs: [self]) { gradient in
+            [Tensor(shape: inputShape, storage: gradient.storage)]
+        }
+    }
+
+    /// Collapses dimensions `startDimension...` into one, as `torch.flatten(x, 1)` does for `[N, C, H, W]`.
+    public func flattened(startDimension: Int = 1) -> Tensor {
+        precondition(startDimension >= 0 && startDimension <= rank, "flatten start \(startDimension) for rank \(rank)")
+        let kept = Array(shape.prefix(startDimension))
+        let merged = shape.dropFirst(startDimension).reduce(1, *)
+        return reshaped(kept + [merged])
+    }
+}
+
+// MARK: - Reductions
+
+/// The sum of all elements, as a scalar. Accumulated in double precision.
+public func sum(_ x: Tensor) -> Tensor {
+    var total = 0.0
+    x.withUnsafeBufferPointer { values in
+        for value in values {
+            total += Double(value)
+        }
+    }
+    let output = Tensor(scalar: Float(total))
+    let inputShape = x.shape
+    return Tensor.recordOperation(output, inputs: [x]) { gradient in
+        [Tensor(repeating: gradient.item, shape: inputShape)]
+    }
+}
+
+/// The mean of all elements, as a scalar.
+public func mean(_ x: Tensor) -> Tensor {
+    precondition(x.count > 0, "mean of an empty tensor")
+    return sum(x) * (1 / Float(x.count))
+}
+
+// MARK: - Regularisation
+
+/// Zeroes each element with probability `probability` and scales the rest by `1 / (1 - probability)`
+/// in training; returns `x` unchanged in evaluation or when `probability` is 0.
+public func dropout(_ x: Tensor, probability: Float, training: Bool, generator: inout RandomGenerator) -> Tensor {
+    precondition(probability >= 0 && probability < 1 || probability == 1, "dropout probability \(probability) is outside [0, 1]")
+    guard training, probability > 0 else {
+        return x
+    }
+    let keep = 1 - probability
+    let scale: Float = keep > 0 ? 1 / keep : 0
+    let mask = Tensor.uninitialized(x.shape)
+    for index in 0..<x.count {
+        mask.storage.pointer[index] = generator.nextUniform() < probability ? 0 : scale
+    }
+    let output = x.zipElements(mask, *)
+    return Tensor.recordOperation(output, inputs: [x]) { gradient in
+        [gradient.zipElements(mask, *)]
+    }
+}
