@@ -8,6 +8,12 @@ let releaseFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
 ]
 
+// The numerical modules are optimised in debug builds too, so the test suite (built in debug)
+// runs models and kernels at a usable speed.
+let numericFlags: [SwiftSetting] = releaseFlags + [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
 let package = Package(
     name: "GradScope",
     products: [
@@ -21,13 +27,13 @@ let package = Package(
         .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
-        .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: releaseFlags),
-        .target(name: "NeuralNetworks", dependencies: ["Tensors"], swiftSettings: releaseFlags),
+        .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: numericFlags),
+        .target(name: "NeuralNetworks", dependencies: ["Tensors"], swiftSettings: numericFlags),
         .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"], swiftSettings: releaseFlags),
         .target(
             name: "Datasets",
             dependencies: ["Tensors", "Checkpoints", "CJPEG", "CPNG", "CZlib"],
-            swiftSettings: releaseFlags),
+            swiftSettings: numericFlags),
         .target(name: "Probes", dependencies: ["Tensors", "NeuralNetworks"], swiftSettings: releaseFlags),
         .target(name: "Reports", dependencies: ["Probes", "CCairo", "CZlib"], swiftSettings: releaseFlags),
         .target(

@@ -254,3 +254,15 @@ public func dropout(_ x: Tensor, probability: Float, training: Bool, generator: 
         [gradient.zipElements(mask, *)]
     }
 }
+
+// MARK: - Observation
+
+/// The same values as a new graph node (shares storage), so that a gradient hook on the result
+/// sees only the gradient that flows through this use of `x`, as PyTorch's full backward hooks
+/// see a module's own `grad_input` even where `x` also feeds a residual shortcut.
+public func identity(_ x: Tensor) -> Tensor {
+    let output = Tensor(shape: x.shape, storage: x.storage)
+    return Tensor.recordOperation(output, inputs: [x]) { gradient in
+        [gradient]
+    }
+}

@@ -3,33 +3,55 @@ import Foundation
 /// A seeded pseudo-random generator (xoshiro256**, seeded through SplitMix64) whose whole state
 /// is four integers, so runs can save it and resume the exact same sequence.
 public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendable {
-    /// The generator's state; saving and restoring it resumes the same sequence.
-    public var state: [UInt64]
+    private var s0: UInt64
+    private var s1: UInt64
+    private var s2: UInt64
+    private var s3: UInt64
 
     /// Creates a generator whose sequence depends only on `seed`.
     public init(seed: UInt64) {
         var mixer = seed
-        state = (0..<4).map { _ in
+        func splitMix() -> UInt64 {
             mixer &+= 0x9E37_79B9_7F4A_7C15
             var z = mixer
             z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
+        s0 = splitMix()
+        s1 = splitMix()
+        s2 = splitMix()
+        s3 = splitMix()
     }
 
+    /// The generator's state; restoring it with `init(state:)` resumes the same sequence.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
+    /// Restores a generator from a saved `state` of four integers.
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else {
+            return nil
+        }
+        s0 = state[0]
+        s1 = state[1]
+        s2 = state[2]
+        s3 = state[3]
+    }
+
+    @inline(__always)
     public mutating func next() -> UInt64 {
-        let result = rotate(state[1] &* 5, 7) &* 9
-        let shifted = state[1] << 17
-        state[2] ^= state[0]
-        state[3] ^= state[1]
-        state[1] ^= state[2]
-        state[0] ^= state[3]
-        state[2] ^= shifted
-        state[3] = rotate(state[3], 45)
+        let result = rotate(s1 &* 5, 7) &* 9
+        let shifted = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= shifted
+        s3 = rotate(s3, 45)
         return result
     }
 
+    @inline(__always)
     private func rotate(_ value: UInt64, _ amount: UInt64) -> UInt64 {
         (value << amount) | (value >> (64 - amount))
     }
@@ -57,9 +79,19 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         RandomGenerator(seed: next())
     }
 
+    /// Fills with normal samples, using both outputs of each Box-Muller pair.
     mutating func fillNormal(_ pointer: UnsafeMutablePointer<Float>, count: Int, mean: Float, standardDeviation: Float) {
-        for index in 0..<count {
-            pointer[index] = mean + standardDeviation * Float(nextNormal())
+        var index = 0
+        while index < count {
+            let u1 = 1.0 - nextUniformDouble()
+            let u2 = nextUniformDouble()
+            let radius = (-2.0 * Foundation.log(u1)).squareRoot()
+            let angle = 2.0 * Double.pi * u2
+            pointer[index] = mean + standardDeviation * Float(radius * Foundation.cos(angle))
+            if index + 1 < count {
+                pointer[index + 1] = mean + standardDeviation * Float(radius * Foundation.sin(angle))
+            }
+            index += 2
         }
     }
 

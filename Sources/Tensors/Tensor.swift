@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// A float32 array of any rank, stored contiguously in row-major order, that records the
@@ -77,7 +78,23 @@ public final class Tensor {
         _ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, generator: inout RandomGenerator
     ) -> Tensor {
         let result = uninitialized(shape)
-        generator.fillNormal(result.storage.pointer, count: result.count, mean: mean, standardDeviation: standardDeviation)
+        let pointer = result.storage.pointer
+        let count = result.count
+
+        // Large tensors are filled in fixed blocks, each from its own generator split off in
+        // order, so the values depend only on the seed and both cores can draw them.
+        let block = 1 << 20
+        guard count > block else {
+            generator.fillNormal(pointer, count: count, mean: mean, standardDeviation: standardDeviation)
+            return result
+        }
+        let blocks = (count + block - 1) / block
+        let generators = (0..<blocks).map { _ in generator.split() }
+        DispatchQueue.concurrentPerform(iterations: blocks) { index in
+            var blockGenerator = generators[index]
+            let start = index * block
+            blockGenerator.fillNormal(pointer + start, count: min(block, count - start), mean: mean, standardDeviation: standardDeviation)
+        }
         return result
     }
 

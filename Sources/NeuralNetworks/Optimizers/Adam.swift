@@ -1,0 +1,114 @@
+import Foundation
+import Tensors
+
+/// Adam and AdamW as `torch.optim.Adam` / `torch.optim.AdamW` (single-tensor path):
+///
+///     g += wd·p                      (Adam's L2 weight decay)
+///     p *= 1 − lr·wd                 (AdamW's decoupled decay, instead)
+///     m = β1·m + (1 − β1)·g
+///     v = β2·v + (1 − β2)·g²
+///     p −= lr / (1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
+///
+/// With AMSGrad, `√v` uses the running maximum of `v`. The whole update is one pass over each
+/// parameter and its moments, split across cores.
+public final class Adam: Optimizer {
+    public let parameters: [(name: String, tensor: Tensor)]
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let epsilon: Float
+    public let weightDecay: Float
+    public let decoupledWeightDecay: Bool
+    public let amsgrad: Bool
+    public private(set) var stepCount = 0
+    public var trackedUpdateNames: Set<String> = []
+    public private(set) var lastUpdateNorms: [String: Double] = [:]
+    private let slots = OptimizerSlots()
+
+    /// Creates Adam (or AdamW when `decoupledWeightDecay`) with PyTorch's defaults.
+    public init(
+        parameters: [(name: String, tensor: Tensor)], learningRate: Float = 1e-3, beta1: Float = 0.9,
+        beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false,
+        amsgrad: Bool = false
+    ) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+        self.amsgrad = amsgrad
+    }
+
+    /// AdamW with PyTorch's default weight decay of 0.01.
+    public static func adamW(parameters: [(name: String, tensor: Tensor)], learningRate: Float = 1e-3, weightDecay: Float = 1e-2) -> Adam {
+        Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay, decoupledWeightDecay: true)
+    }
+
+    public func step() {
+        stepCount += 1
+        lastUpdateNorms = [:]
+        for (name, parameter) in parameters {
+            guard let gradient = parameter.grad else {
+                continue
+            }
+            let m = slots.slot("exp_avg", for: name, shape: parameter.shape)
+            let v = slots.slot("exp_avg_sq", for: name, shape: parameter.shape)
+            let vMax = amsgrad ? slots.slot("max_exp_avg_sq", for: name, shape: parameter.shape) : nil
+            let updateNorm = update(parameter, gradient: gradient, m: m, v: v, vMax: vMax)
+            if trackedUpdateNames.contains(name) {
+                lastUpdateNorms[name] = updateNorm
+            }
+        }
+    }
+
+    private func update(_ parameter: Tensor, gradient: Tensor, m: Tensor, v: Tensor, vMax: Tensor?) -> Double {
+        let p = parameter.storage.pointer
+        let g = gradient.storage.pointer
+        let mp = m.storage.pointer
+        let vp = v.storage.pointer
+        let maxp = vMax?.storage.pointer
+
+        // PyTorch computes the bias corrections in double precision from Python floats, then
+        // applies them to float32 tensors.
+        let step = Double(stepCount)
+        let biasCorrection1 = 1 - Foundation.pow(Double(beta1), step)
+        let biasCorrection2Root = Float((1 - Foundation.pow(Double(beta2), step)).squareRoot())
+        let stepSize = Float(Double(learningRate) / biasCorrection1)
+        let (b1, b2, eps, wd, lr) = (beta1, beta2, epsilon, weightDecay, learningRate)
+        let l2 = decoupledWeightDecay ? 0 : wd
+        let decay: Float = decoupledWeightDecay ? 1 - lr * wd : 1
+
+        let squaredNorm = parallelSum(parameter.count) { range in
+            var total = 0.0
+            for i in range {
+                let before = p[i]
+                let decayed = before * decay
+                let d = g[i] + l2 * before
+                mp[i] = mp[i] * b1 + (1 - b1) * d
+                vp[i] = vp[i] * b2 + (1 - b2) * d * d
+                var second = vp[i]
+                if let maxp {
+                    maxp[i] = max(maxp[i], second)
+                    second = maxp[i]
+                }
+                let denominator = second.squareRoot() / biasCorrection2Root + eps
+                p[i] = decayed - stepSize * (mp[i] / denominator)
+                let change = Double(p[i] - before)
+                total += change * change
+            }
+            return total
+        }
+        return squaredNorm.squareRoot()
+    }
+
+    public func stateTensors() -> [(name: String, tensor: Tensor)] {
+        [("step", Tensor(scalar: Float(stepCount)))] + slots.namedTensors()
+    }
+
+    public func loadStateTensors(_ entries: [String: Tensor]) throws {
+        try slots.load(entries, parameters: parameters, kinds: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"])
+        stepCount = Int(entries["step"]?.item ?? 0)
+    }
+}

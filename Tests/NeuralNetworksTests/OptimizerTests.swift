@@ -1,0 +1,96 @@
+import Foundation
+import NeuralNetworks
+import Tensors
+import XCTest
+
+final class OptimizerTests: XCTestCase {
+    func testAdamMatchesClosedFormOverTwoSteps() {
+        let parameter = Tensor([1, -2], shape: [2], requiresGradient: true)
+        let adam = Adam(parameters: [("p", parameter)], learningRate: 0.1, weightDecay: 0.5)
+
+        // Step 1 with g = [0.5, 0.5] plus L2 decay 0.5·p: d = [1, -0.5].
+        parameter.grad = Tensor([0.5, 0.5], shape: [2])
+        adam.step()
+        // After one step Adam moves each element by lr·d/(|d| + eps) = lr·sign(d).
+        XCTAssertEqual(parameter.scalars[0], 0.9, accuracy: 1e-6)
+        XCTAssertEqual(parameter.scalars[1], -1.9, accuracy: 1e-6)
+
+        // Step 2 by hand for element 0: p = 0.9, g = 0.2, d = 0.2 + 0.45 = 0.65.
+        parameter.grad = Tensor([0.2, 0.0], shape: [2])
+        adam.step()
+        let m = 0.9 * 0.1 * 1 + 0.1 * 0.65
+        let v = 0.999 * 0.001 * 1 + 0.001 * 0.65 * 0.65
+        let expected = 0.9 - 0.1 / (1 - 0.81) * m / ((v / (1 - 0.999 * 0.999)).squareRoot() + 1e-8)
+        XCTAssertEqual(Double(parameter.scalars[0]), expected, accuracy: 1e-6)
+    }
+
+    func testAdamWDecaysBeforeTheUpdate() {
+        let parameter = Tensor([2], shape: [1], requiresGradient: true)
+        let adamW = Adam.adamW(parameters: [("p", parameter)], learningRate: 0.1, weightDecay: 0.5)
+        parameter.grad = Tensor([3], shape: [1])
+        adamW.step()
+        // p·(1 − lr·wd) − lr·sign(g) = 2·0.95 − 0.1.
+        XCTAssertEqual(parameter.scalars[0], 1.8, accuracy: 1e-6)
+    }
+
+    func testAMSGradUsesMaximumSecondMoment() {
+        let parameter = Tensor([0], shape: [1], requiresGradient: true)
+        let adam = Adam(parameters: [("p", parameter)], learningRate: 0.1, amsgrad: true)
+        parameter.grad = Tensor([1], shape: [1])
+        adam.step()
+        parameter.grad = Tensor([0], shape: [1])
+        adam.step()
+        // m = 0.09, v = 0.000999, v_max = 0.001 (from step 1).
+        let expected = -0.1 - 0.1 / (1 - 0.81) * 0.09 / ((0.001 / (1 - 0.999 * 0.999)).squareRoot() + 1e-8)
+        XCTAssertEqual(Double(parameter.scalars[0]), expected, accuracy: 1e-6)
+    }
+
+    func testSGDMomentumDampeningNesterov() {
+        let plain = Tensor([1], shape: [1], requiresGradient: true)
+        let momentum = SGD(parameters: [("p", plain)], learningRate: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0.1)
+        plain.grad = Tensor([1], shape: [1])
+        momentum.step()
+        // d = 1 + 0.1·1 = 1.1; first buffer = d; p = 1 − 0.11.
+        XCTAssertEqual(plain.scalars[0], 0.89, accuracy: 1e-6)
+        plain.grad = Tensor([1], shape: [1])
+        momentum.step()
+        // d = 1 + 0.089 = 1.089; buffer = 0.9·1.1 + 0.5·1.089 = 1.5345; p = 0.89 − 0.15345.
+        XCTAssertEqual(plain.scalars[0], 0.73655, accuracy: 1e-6)
+
+        let ahead = Tensor([1], shape: [1], requiresGradient: true)
+        let nesterov = SGD(parameters: [("p", ahead)], learningRate: 0.1, momentum: 0.9, nesterov: true)
+        ahead.grad = Tensor([1], shape: [1])
+        nesterov.step()
+        // buffer = 1; step direction = 1 + 0.9·1.
+        XCTAssertEqual(ahead.scalars[0], 0.81, accuracy: 1e-6)
+    }
+
+    func testUpdateNormIsRecordedForTrackedParameters() {
+        let parameter = Tensor([0, 0, 0], shape: [3], requiresGradient: true)
+        let sgd = SGD(parameters: [("p", parameter)], learningRate: 1)
+        sgd.trackedUpdateNames = ["p"]
+        parameter.grad = Tensor([3, 4, 0], shape: [3])
+        sgd.step()
+        XCTAssertEqual(sgd.lastUpdateNorms["p"]!, 5, accuracy: 1e-9)
+    }
+
+    func testOptimizerStateRoundTrip() throws {
+        let parameter = Tensor([1, 2], shape: [2], requiresGradient: true)
+        let first = Adam(parameters: [("p", parameter)], learningRate: 0.01)
+        parameter.grad = Tensor([0.3, -0.1], shape: [2])
+        first.step()
+        let saved = Dictionary(uniqueKeysWithValues: first.stateTensors().map { ($0.name, $0.tensor.copy()) })
+
+        let twin = parameter.copy()
+        twin.requiresGradient = true
+        let second = Adam(parameters: [("p", twin)], learningRate: 0.01)
+        try second.loadStateTensors(saved)
+        XCTAssertEqual(second.stepCount, 1)
+
+        parameter.grad = Tensor([0.5, 0.5], shape: [2])
+        twin.grad = Tensor([0.5, 0.5], shape: [2])
+        first.step()
+        second.step()
+        XCTAssertEqual(parameter.scalars, twin.scalars)
+    }
+}
