@@ -82,7 +82,7 @@ public enum ProbeSelection {
     }
 
     /// The Levenshtein distance between two strings.
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a)
         let b = Array(b)
         var previous = Array(0...b.count)
