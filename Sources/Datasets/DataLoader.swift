@@ -16,7 +16,7 @@ public struct Batch {
     public let batchIndex: Int
 }
 
-/// How a `DataLoader` orders, groups and preprocesses samples.
+/// The ordering, batching and preprocessing settings of a `DataLoader`.
 public struct LoaderConfiguration: Sendable, Equatable {
     /// Samples per batch.
     public var batchSize: Int
@@ -93,8 +93,8 @@ public final class DataLoader: @unchecked Sendable {
         return configuration.dropLast ? sampleCount / batchSize : (sampleCount + batchSize - 1) / batchSize
     }
 
-    /// The data set indices of one epoch in visiting order: a seeded Fisher-Yates shuffle of
-    /// `0..<sampleCount`, or that range itself when shuffling is off.
+    /// Returns the data set indices of one epoch in visiting order. The order is a seeded
+    /// Fisher-Yates shuffle of `0..<sampleCount`, or that range itself when shuffling is off.
     public func sampleOrder(epoch: Int) -> [Int] {
         var order = Array(0..<sampleCount)
         guard configuration.shuffle else {
@@ -190,8 +190,8 @@ public final class BatchStream {
         state.cancel()
     }
 
-    /// The next batch, waiting for the worker when it is not ready; nil after the last batch.
-    /// - Throws: the `DatasetError` that stopped the worker; later calls return nil.
+    /// Returns the next batch, waiting for the worker when it is not ready, or nil after the last batch.
+    /// - Throws: the `DatasetError` that stopped the worker. Later calls return nil.
     public func next() throws -> Batch? {
         try state.take()
     }

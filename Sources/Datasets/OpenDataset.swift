@@ -60,7 +60,7 @@ public func openDataset(
     throw DatasetError.unrecognizedLayout(path: path.path, lookedFor: recognizedLayouts)
 }
 
-/// What `openDataset` looks for, for its error message.
+/// The layouts `openDataset` searches for, listed in its error message.
 let recognizedLayouts = [
     "CIFAR-10 binary (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, here or in cifar-10-batches-bin/)",
     "CIFAR-100 binary (train.bin, test.bin, fine_label_names.txt, here or in cifar-100-binary/)",

@@ -105,8 +105,8 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(path, broken.path)
     }
 
-    /// The real CIFAR-10 JPEG folder: 50,000 + 10,000 images in 10 classes; the first training image
-    /// decodes to the bytes Pillow gave for it (recorded by make_dataset_fixtures.py).
+    /// The real CIFAR-10 JPEG folder has 50,000 training and 10,000 test images in 10 classes. Its
+    /// first training image decodes to the bytes Pillow produced (recorded by make_dataset_fixtures.py).
     func testRealCIFAR10JPEG() throws {
         guard let directory = Fixtures.cifar10JPEGDirectory else {
             throw XCTSkip("skipped: the CIFAR-10 JPEG folder (shared/data/cifar10-jpeg) is not on this machine")

@@ -13,7 +13,7 @@ final class TransformTests: XCTestCase {
     }
 
     func testCropWithPadding() {
-        // Padded by 1 the image is 5x4; the 3x2 window at top 0, left 2 holds (0 0 0 / 2 3 0).
+        // Padded by 1 the image is 5x4; the 3x2 window at top 0, left 2 contains (0 0 0 / 2 3 0).
         XCTAssertEqual(small.cropped(toSize: small.size, top: 0, left: 2, padding: 1).pixels, [0, 0, 0, 2, 3, 0])
         XCTAssertEqual(small.cropped(toSize: small.size, top: 1, left: 1, padding: 1).pixels, [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(small.cropped(toSize: small.size, top: 2, left: 0, padding: 1).pixels, [0, 4, 5, 0, 0, 0])
