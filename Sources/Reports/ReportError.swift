@@ -14,6 +14,9 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
     /// Cairo reported an error while drawing or encoding a chart.
     case drawingFailed(operation: String, status: String)
 
+    /// A chart file name ends in an extension other than png, svg or pdf.
+    case unsupportedChartFormat(path: String)
+
     public var description: String {
         switch self {
         case let .fileOperationFailed(path, operation, code):
@@ -29,6 +32,8 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
                 + "Move the old file away or write to a new run directory."
         case let .drawingFailed(operation, status):
             return "Cairo failed in \(operation): \(status)."
+        case let .unsupportedChartFormat(path):
+            return "Cannot tell the chart format of '\(path)': use the extension .png, .svg or .pdf."
         }
     }
 }
