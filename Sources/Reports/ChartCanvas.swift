@@ -377,3 +377,53 @@ func escapeXML(_ text: String) -> String {
     }
     return escaped
 }
+
+/// Pixels of a chart drawn on an image surface, for checking what was drawn where.
+struct RenderedImage {
+    var width: Int
+    var height: Int
+    /// Row-major pixels as 0xAARRGGBB (premultiplied alpha; the background is opaque).
+    var pixels: [UInt32]
+
+    /// The pixel under the point (`x`, `y`) in chart points.
+    func pixel(atPoint x: Double, _ y: Double) -> UInt32 {
+        let column = Int(x * ChartCanvas.pngScale)
+        let row = Int(y * ChartCanvas.pngScale)
+        return pixels[row * width + column]
+    }
+}
+
+extension ChartCanvas {
+    /// Draws with `draw` on a `width` × `height` point image surface at `pngScale` and returns
+    /// its pixels instead of encoding them.
+    static func renderPixels(width: Double, height: Double, draw: (ChartCanvas) -> Void) -> RenderedImage {
+        let pixelWidth = Int32((width * pngScale).rounded())
+        let pixelHeight = Int32((height * pngScale).rounded())
+        let surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, pixelWidth, pixelHeight)!
+        defer {
+            cairo_surface_destroy(surface)
+        }
+        let context = cairo_create(surface)!
+        defer {
+            cairo_destroy(context)
+        }
+        cairo_scale(context, pngScale, pngScale)
+
+        let canvas = ChartCanvas(context: context)
+        canvas.fill(ChartRect(x: 0, y: 0, width: width, height: height), color: .white)
+        draw(canvas)
+        cairo_surface_flush(surface)
+
+        let stride = Int(cairo_image_surface_get_stride(surface))
+        let base = cairo_image_surface_get_data(surface)!
+        var pixels: [UInt32] = []
+        pixels.reserveCapacity(Int(pixelWidth) * Int(pixelHeight))
+        for row in 0..<Int(pixelHeight) {
+            let rowPointer = UnsafeRawPointer(base + row * stride).assumingMemoryBound(to: UInt32.self)
+            for column in 0..<Int(pixelWidth) {
+                pixels.append(rowPointer[column])
+            }
+        }
+        return RenderedImage(width: Int(pixelWidth), height: Int(pixelHeight), pixels: pixels)
+    }
+}

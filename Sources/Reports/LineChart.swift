@@ -170,3 +170,18 @@ extension LineChart: DrawableChart {
         layout.drawLegend()
     }
 }
+
+extension LineChart {
+    /// Draws the chart as pixels and returns them with the layout that maps data to points.
+    func renderWithLayout() -> (image: RenderedImage, layout: LineChartLayout) {
+        var layout: LineChartLayout?
+        let image = ChartCanvas.renderPixels(width: width, height: height) { canvas in
+            let frame = ChartRect(x: 0, y: 0, width: width, height: height)
+            draw(on: canvas, in: frame)
+            var measured = LineChartLayout(chart: self, canvas: canvas, frame: frame)
+            measured.computeGeometry()
+            layout = measured
+        }
+        return (image, layout!)
+    }
+}
