@@ -9,8 +9,9 @@ public func crc32c<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Elemen
     return crc ^ 0xFFFF_FFFF
 }
 
-/// The CRC-32C of `bytes` masked as TFRecord framing stores it: rotated right by 15 bits
-/// and offset by 0xA282EAD8, so that a CRC of data containing CRCs stays well mixed.
+/// Computes the CRC-32C of `bytes` masked as TFRecord framing stores it. The CRC is rotated
+/// right by 15 bits and offset by 0xA282EAD8, so that a CRC of data containing CRCs stays
+/// well mixed.
 public func maskedCRC32C<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
     let crc = crc32c(bytes)
     return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8

@@ -52,7 +52,7 @@ public func formatNumber<Value: BinaryFloatingPoint & CustomStringConvertible>(_
 }
 
 /// Quotes `field` per RFC 4180 when it contains a comma, a double quote, CR or LF, or begins
-/// or ends with a space; double quotes inside are doubled.
+/// or ends with a space. Double quotes inside the field are doubled.
 public func quoteCSVField(_ field: String) -> String {
     let needsQuotes = field.contains { character in
         character == "," || character == "\"" || character == "\n" || character == "\r"
@@ -237,7 +237,7 @@ public final class CSVAppender {
         try sink.close()
     }
 
-    /// The first record of the file at `url`, or nil when the file is missing or empty.
+    /// Reads the first record of the file at `url`, or returns nil when the file is missing or empty.
     private static func readFirstRecord(of url: URL) throws -> [String]? {
         guard FileManager.default.fileExists(atPath: url.path) else {
             return nil
@@ -260,7 +260,7 @@ public final class CSVAppender {
         }
 
         // The header ends at the first line feed outside double quotes. Only that prefix is
-        // parsed, so a long file costs nothing and a torn last row cannot fail the check.
+        // parsed, so the check reads at most 64 KiB and ignores a torn last row.
         var insideQuotes = false
         var end = data.endIndex
         for index in data.indices {

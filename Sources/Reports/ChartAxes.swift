@@ -61,7 +61,7 @@ public struct LinearTicks: Equatable {
     public func label(for value: Double) -> String {
         let magnitude = max(abs(lower), abs(upper))
         if magnitude >= 1e5 || step < 1e-4 {
-            return String(format: "%.3g", value)
+            return compactScientific(value)
         }
 
         var decimals = max(0, Int(-floor(log10(step) + 1e-9)))
@@ -81,7 +81,7 @@ struct NiceStep {
     var mantissaIndex: Int
     var exponent: Int
 
-    /// The smallest nice step that is at least `minimum`.
+    /// Creates the smallest nice step that is at least `minimum`.
     init(atLeast minimum: Double) {
         precondition(minimum > 0 && minimum.isFinite, "minimum must be positive and finite, got \(minimum)")
         exponent = Int(floor(log10(minimum)))
@@ -104,7 +104,7 @@ struct NiceStep {
         return scaled / LogTicks.powerOfTen(-exponent)
     }
 
-    /// The next larger nice step.
+    /// Returns the next larger nice step.
     func next() -> NiceStep {
         var step = self
         step.mantissaIndex += 1
@@ -179,7 +179,7 @@ public struct LogTicks: Equatable {
         Double("1e\(exponent)")!
     }
 
-    /// The largest k with 10^k <= value.
+    /// Returns the largest k with 10^k <= value.
     static func floorExponent(_ value: Double) -> Int {
         var exponent = Int(floor(log10(value)))
         while powerOfTen(exponent) > value {
@@ -191,7 +191,7 @@ public struct LogTicks: Equatable {
         return exponent
     }
 
-    /// The smallest k with 10^k >= value.
+    /// Returns the smallest k with 10^k >= value.
     static func ceilExponent(_ value: Double) -> Int {
         var exponent = Int(ceil(log10(value)))
         while powerOfTen(exponent) < value {
@@ -204,10 +204,30 @@ public struct LogTicks: Equatable {
     }
 }
 
-/// A tick label of the form 10 with a raised exponent, such as 10⁻⁶.
-func powerOfTenLabel(_ exponent: Int) -> [TextRun] {
+/// Builds a tick label of the form 10 with a raised exponent, such as 10⁻⁶, or 2×10⁻⁶ for a
+/// `mantissa` other than 1.
+func powerOfTenLabel(_ exponent: Int, mantissa: Int = 1) -> [TextRun] {
     let exponentText = exponent < 0 ? "\u{2212}\(-exponent)" : "\(exponent)"
-    return [TextRun(text: "10"), TextRun(text: exponentText, scale: 0.7, rise: 0.45)]
+    let base = mantissa == 1 ? "10" : "\(mantissa)\u{00D7}10"
+    return [TextRun(text: base), TextRun(text: exponentText, scale: 0.7, rise: 0.45)]
+}
+
+/// Formats `value` with three significant digits as `%g` does, but writes the exponent
+/// without a plus sign or leading zeros: 5e5 rather than 5e+05.
+func compactScientific(_ value: Double) -> String {
+    let text = String(format: "%.3g", value)
+    guard let marker = text.firstIndex(of: "e") else {
+        return text
+    }
+
+    let mantissa = text[..<marker]
+    var exponent = text[text.index(after: marker)...]
+    var sign = ""
+    if exponent.first == "-" {
+        sign = "-"
+    }
+    exponent = exponent.drop { $0 == "+" || $0 == "-" || $0 == "0" }
+    return "\(mantissa)e\(sign)\(exponent.isEmpty ? "0" : exponent)"
 }
 
 private func normalizeZero(_ value: Double) -> Double {

@@ -58,7 +58,7 @@ struct ChartRect {
     var maxY: Double { y + height }
 }
 
-/// How text lines up with the point it is drawn at.
+/// The alignment of text relative to the point it is drawn at.
 enum HorizontalAnchor {
     case left
     case center
@@ -230,13 +230,6 @@ struct ChartCanvas {
         cairo_restore(context)
     }
 
-    func withAntialiasing(_ antialias: cairo_antialias_t, _ body: () -> Void) {
-        cairo_save(context)
-        cairo_set_antialias(context, antialias)
-        body()
-        cairo_restore(context)
-    }
-
     // MARK: Text
 
     private func selectFont(size: Double, bold: Bool) {
@@ -245,7 +238,7 @@ struct ChartCanvas {
         cairo_set_font_size(context, size)
     }
 
-    /// The advance width of `runs` set in `size` points.
+    /// Measures the advance width of `runs` set in `size` points.
     func width(of runs: [TextRun], size: Double, bold: Bool = false) -> Double {
         var total = 0.0
         for run in runs {
@@ -385,7 +378,7 @@ struct RenderedImage {
     /// Row-major pixels as 0xAARRGGBB (premultiplied alpha; the background is opaque).
     var pixels: [UInt32]
 
-    /// The pixel under the point (`x`, `y`) in chart points.
+    /// Returns the pixel under the point (`x`, `y`) given in chart points.
     func pixel(atPoint x: Double, _ y: Double) -> UInt32 {
         let column = Int(x * ChartCanvas.pngScale)
         let row = Int(y * ChartCanvas.pngScale)

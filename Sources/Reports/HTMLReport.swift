@@ -7,7 +7,7 @@ import Foundation
 /// scripts, so it opens offline and can be mailed as one file. The markup is also
 /// well-formed XML.
 public struct HTMLReport {
-    /// How serious a finding of the diagnosis is.
+    /// The severity of a diagnosis finding.
     public enum Severity: String, CaseIterable {
         case info
         case warning
@@ -86,7 +86,7 @@ public struct HTMLReport {
         try writeAtomically(render(), to: url)
     }
 
-    /// The page as HTML text.
+    /// Renders the page as HTML text.
     public func render() -> String {
         var html = """
             <!DOCTYPE html>
@@ -260,10 +260,11 @@ public struct HTMLReport {
         """
 }
 
-/// Prepares Cairo's SVG output for embedding in HTML: drops the XML declaration, prefixes
-/// every `id` and reference with `idPrefix` (Cairo names glyphs `glyph0-1` in every file, so
-/// two charts on one page would otherwise draw each other's glyphs) and replaces the fixed
-/// width and height with CSS sizing.
+/// Prepares Cairo's SVG output for embedding in HTML.
+///
+/// Drops the XML declaration and replaces the fixed width and height with CSS sizing. Every
+/// `id` and reference gets `idPrefix`, because Cairo names glyphs `glyph0-1` in every file and
+/// two charts on one page would otherwise draw each other's glyphs.
 func inlineSVG(_ svg: String, idPrefix: String) -> String {
     var text = svg
     if let declaration = text.range(of: "<?xml"), let end = text[declaration.upperBound...].range(of: "?>") {

@@ -122,9 +122,11 @@ extension Heatmap: DrawableChart {
         let cellHeight = plotHeight / Double(max(1, rowLabels.count))
         let plot = ChartRect(x: left, y: top, width: right - left, height: plotHeight)
 
+        let titleCenter = plot.x + plot.width / 2
+        let titleHalfWidth = min(titleCenter - frame.x, frame.maxX - titleCenter) - Self.padding
         canvas.draw(
-            canvas.truncate(title, toWidth: frame.width - 2 * Self.padding, size: Self.titleSize, bold: true),
-            at: plot.x + plot.width / 2, frame.y + Self.padding, size: Self.titleSize, bold: true,
+            canvas.truncate(title, toWidth: 2 * titleHalfWidth, size: Self.titleSize, bold: true),
+            at: titleCenter, frame.y + Self.padding, size: Self.titleSize, bold: true,
             horizontal: .center, vertical: .top)
 
         drawCells(on: canvas, plot: plot, cellWidth: cellWidth, cellHeight: cellHeight, range: range)
@@ -250,7 +252,7 @@ extension Heatmap: DrawableChart {
     }
 }
 
-/// The viridis colour map at `fraction` in 0...1 (clamped), interpolated linearly in sRGB
+/// Returns the viridis colour at `fraction` in 0...1 (clamped), interpolated linearly in sRGB
 /// between nine evenly spaced control points of the map published with matplotlib 1.5.
 func viridis(_ fraction: Double) -> ChartColor {
     let controlPoints: [UInt32] = [

@@ -13,7 +13,7 @@ public struct Series {
         self.points = points
     }
 
-    /// A series with `values[i]` at x = `firstX + i`, such as one value per epoch from 1.
+    /// Creates a series with `values[i]` at x = `firstX + i`, such as one value per epoch from 1.
     public init(name: String, values: [Double], firstX: Double = 1) {
         self.name = name
         points = values.enumerated().map { index, value in
@@ -73,12 +73,12 @@ public struct LineChart {
         try writeFile(to: url, format: format)
     }
 
-    /// The chart encoded as a file of `format`.
+    /// Encodes the chart as a file of `format`.
     public func data(format: ChartFormat) throws -> Data {
         try encode(format: format)
     }
 
-    /// The chart as SVG text, for embedding in HTML.
+    /// Encodes the chart as SVG text, for embedding in HTML.
     public func svgString() throws -> String {
         String(decoding: try encode(format: .svg), as: UTF8.self)
     }
@@ -165,6 +165,7 @@ extension LineChart: DrawableChart {
         var layout = LineChartLayout(chart: self, canvas: canvas, frame: frame)
         layout.computeGeometry()
         layout.drawGrid()
+        layout.drawFrame()
         layout.drawSeries()
         layout.drawAxes()
         layout.drawLegend()

@@ -190,6 +190,16 @@ struct LineChartLayout {
                 (value, powerOfTenLabel(LogTicks.floorExponent(value)))
             }
             yMinorTicks = ticks.minor
+
+            // An axis of one decade would have only two labels, so 2 and 5 times the lower
+            // power of ten are labelled too.
+            if ticks.upperExponent - ticks.lowerExponent == 1 {
+                for mantissa in [2, 5] {
+                    let value = Double("\(mantissa)e\(ticks.lowerExponent)")!
+                    yTicks.append((value, powerOfTenLabel(ticks.lowerExponent, mantissa: mantissa)))
+                }
+                yTicks.sort { $0.value < $1.value }
+            }
             return
         }
 
@@ -333,6 +343,11 @@ struct LineChartLayout {
         }
     }
 
+    /// Strokes the plot border before the series, so that markers on the edge stay visible.
+    func drawFrame() {
+        canvas.strokeRect(plot, color: .axis, width: 1)
+    }
+
     func drawSeries() {
         guard hasData else {
             canvas.draw(
@@ -359,8 +374,8 @@ struct LineChartLayout {
         }
     }
 
-    /// Marks every point of a series of up to 60 points; longer series get about 40 evenly
-    /// spaced markers, plus every point that stands alone between gaps.
+    /// Marks every point of a series of up to 60 points. Longer series get about 40 evenly
+    /// spaced markers, plus every point that is isolated between gaps.
     private func drawMarkers(of seriesRuns: [[(x: Double, y: Double)]], style: (color: ChartColor, marker: MarkerShape)) {
         let count = seriesRuns.reduce(0) { $0 + $1.count }
         let stride = count <= 60 ? 1 : max(1, count / 40)
@@ -378,7 +393,6 @@ struct LineChartLayout {
     }
 
     func drawAxes() {
-        canvas.strokeRect(plot, color: .axis, width: 1)
 
         for value in yMinorTicks where chart.logScaleY {
             let y = screenY(value)
@@ -414,10 +428,13 @@ struct LineChartLayout {
 
     private func drawTitles() {
         if !chart.title.isEmpty {
-            let title = canvas.truncate(
-                chart.title, toWidth: frame.width - 2 * Self.padding, size: Self.titleSize, bold: true)
+            // The title is centred over the plot, so it may extend only as far as the nearer
+            // frame edge on both sides.
+            let center = plot.x + plot.width / 2
+            let halfWidth = min(center - frame.x, frame.maxX - center) - Self.padding
+            let title = canvas.truncate(chart.title, toWidth: 2 * halfWidth, size: Self.titleSize, bold: true)
             canvas.draw(
-                title, at: plot.x + plot.width / 2, frame.y + Self.padding, size: Self.titleSize, bold: true,
+                title, at: center, frame.y + Self.padding, size: Self.titleSize, bold: true,
                 horizontal: .center, vertical: .top)
         }
         if !chart.yLabel.isEmpty {

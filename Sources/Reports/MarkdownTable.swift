@@ -3,7 +3,7 @@ import Foundation
 /// A GitHub-flavoured Markdown table with columns padded to equal width, such as the table
 /// in `summary.md`.
 public struct MarkdownTable {
-    /// How the text of a column lines up.
+    /// The alignment of a column's text.
     public enum Alignment {
         case left
         case right
@@ -33,7 +33,7 @@ public struct MarkdownTable {
         self.alignments = alignments
     }
 
-    /// The table as Markdown lines, each ending in a line feed.
+    /// Renders the table as Markdown lines, each ending in a line feed.
     ///
     /// A `|` in a cell is escaped as `\|` and a line break becomes `<br>`, so every row stays
     /// on one line. Widths count characters, so cells with wide characters can misalign the

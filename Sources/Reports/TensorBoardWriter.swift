@@ -6,7 +6,7 @@ import Glibc
 
 /// Writes scalars to a TensorBoard event file in `directory`.
 ///
-/// The file is named `events.out.tfevents.<unix time>.<hostname>.<pid>.gradscope`. It holds
+/// The file is named `events.out.tfevents.<unix time>.<hostname>.<pid>.gradscope`. It contains
 /// TFRecord records (little-endian `UInt64` length, masked CRC-32C of the length bytes, the
 /// data, masked CRC-32C of the data) whose data are `tensorflow.Event` protocol buffers. The
 /// first record carries `file_version = "brain.Event:2"`; each later one carries a step and

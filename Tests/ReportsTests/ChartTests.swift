@@ -7,7 +7,7 @@ import FoundationXML
 
 @testable import Reports
 
-/// The width and height stored in a PNG's IHDR chunk, or nil when `data` is not a PNG.
+/// Reads the width and height from a PNG's IHDR chunk, or returns nil when `data` is not a PNG.
 func pngSize(_ data: Data) -> (width: Int, height: Int)? {
     let bytes = [UInt8](data)
     let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -267,5 +267,104 @@ final class AxisTickTests: XCTestCase {
 
         let high = viridis(2)
         XCTAssertEqual(high.green * 255, 0xE7, accuracy: 1e-9)
+    }
+}
+
+final class TickLabelTests: XCTestCase {
+    func testCompactScientific() {
+        XCTAssertEqual(compactScientific(1e6), "1e6")
+        XCTAssertEqual(compactScientific(-5e5), "-5e5")
+        XCTAssertEqual(compactScientific(2.5e-7), "2.5e-7")
+        XCTAssertEqual(compactScientific(0), "0")
+        XCTAssertEqual(compactScientific(123), "123")
+    }
+
+    func testLargeLinearLabels() {
+        let ticks = LinearTicks.compute(lower: -1e6, upper: 1e6, maximumCount: 5)
+
+        XCTAssertEqual(ticks.values, [-1e6, -5e5, 0, 5e5, 1e6])
+        XCTAssertEqual(ticks.values.map(ticks.label(for:)), ["-1e6", "-5e5", "0", "5e5", "1e6"])
+    }
+
+    func testPowerOfTenLabelText() {
+        XCTAssertEqual(powerOfTenLabel(-6).map(\.text), ["10", "\u{2212}6"])
+        XCTAssertEqual(powerOfTenLabel(3, mantissa: 2).map(\.text), ["2\u{00D7}10", "3"])
+    }
+}
+
+final class ChartLayoutTests: XCTestCase {
+    func testEmptyChartRenders() throws {
+        let chart = LineChart(title: "Nothing yet", xLabel: "Epoch", yLabel: "Loss", series: [])
+
+        let size = try XCTUnwrap(pngSize(try chart.data(format: .png)))
+        XCTAssertEqual(size.width, 1600)
+        let logChart = LineChart(
+            title: "Only gaps", xLabel: "Epoch", yLabel: "Norm", series: [Series(name: "zero", values: [0, .nan])],
+            logScaleY: true)
+        XCTAssertNotNil(pngSize(try logChart.data(format: .png)))
+    }
+
+    func testLegendRightOfPlot() {
+        let chart = sampleGradientChart()
+
+        let (_, layout) = chart.renderWithLayout()
+
+        guard case .right = layout.legendPlacement else {
+            return XCTFail("legend placed \(layout.legendPlacement)")
+        }
+        XCTAssertLessThanOrEqual(layout.plot.maxX + 16 + layout.legendEntryWidth, chart.width)
+    }
+
+    func testManySeriesLegendBelow() {
+        let series = (0..<30).map { index in
+            Series(name: "module.block\(index).conv", values: [1, 2, Double(index)])
+        }
+        let chart = LineChart(title: "Many", xLabel: "Epoch", yLabel: "Value", series: series)
+
+        let (_, layout) = chart.renderWithLayout()
+
+        guard case .below(let columns, let rows) = layout.legendPlacement else {
+            return XCTFail("legend placed \(layout.legendPlacement)")
+        }
+        XCTAssertGreaterThanOrEqual(columns * rows, 30)
+        XCTAssertLessThanOrEqual(Double(columns) * (layout.legendEntryWidth + 18) - 18, layout.plot.width)
+        let legendTop = chart.height - LineChartLayout.padding - Double(rows) * LineChartLayout.legendRowHeight
+        XCTAssertLessThan(layout.plot.maxY, legendTop)
+    }
+
+    func testLayerLabelsRotatedWithoutOverlap() {
+        let labels = (0..<53).map { "layer\($0 / 12 + 1).\($0 % 3).conv\($0 % 3 + 1)" }
+        let points = labels.indices.map { (x: Double($0), y: 1e-3 * Double($0 + 1)) }
+        let chart = LineChart(
+            title: "Depth", xLabel: "Layer", yLabel: "RMS", series: [Series(name: "epoch 1", points: points)],
+            logScaleY: true, xTickLabels: labels)
+
+        let (_, layout) = chart.renderWithLayout()
+
+        XCTAssertTrue(layout.rotateXLabels)
+        XCTAssertEqual(layout.xTicks.count, 53)
+        let shown = layout.xTicks.filter { $0.label != nil }.map(\.value)
+        XCTAssertLessThan(shown.count, 53)
+        XCTAssertEqual(shown.first, 0)
+        for (left, right) in zip(shown, shown.dropFirst()) {
+            let distance = (layout.screenX(right) - layout.screenX(left)) * sin(Double.pi / 4)
+            XCTAssertGreaterThanOrEqual(distance, LineChartLayout.tickSize * 1.3 - 1e-9)
+        }
+    }
+
+    func testShortLayerLabelsStayHorizontal() {
+        let labels = ["conv1", "conv2", "fc"]
+        let points = labels.indices.map { (x: Double($0), y: Double($0 + 1)) }
+        let chart = LineChart(
+            title: "Depth", xLabel: "Layer", yLabel: "RMS", series: [Series(name: "", points: points)],
+            xTickLabels: labels)
+
+        let (_, layout) = chart.renderWithLayout()
+
+        XCTAssertFalse(layout.rotateXLabels)
+        XCTAssertEqual(layout.xTicks.compactMap(\.label), labels)
+        guard case .none = layout.legendPlacement else {
+            return XCTFail("a single unnamed series got a legend")
+        }
     }
 }

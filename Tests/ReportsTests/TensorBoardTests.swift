@@ -127,8 +127,8 @@ enum TensorBoardEnvironment {
         ProcessInfo.processInfo.environment["GRADSCOPE_TENSORBOARD_VENV"] ?? "/work/venv-tb"
     }
 
-    /// The venv's Python interpreter, creating the venv and installing tensorboard when the
-    /// interpreter is missing or cannot import tensorboard.
+    /// Returns the venv's Python interpreter. Creates the venv and installs tensorboard first
+    /// when the interpreter is missing or cannot import tensorboard.
     static func python() throws -> String {
         let python = directory + "/bin/python"
         if (try? run(python, script: "import tensorboard", arguments: [])) != nil {
