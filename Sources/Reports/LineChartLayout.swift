@@ -298,7 +298,7 @@ struct LineChartLayout {
         }
 
         // Rotated by 45 degrees, neighbouring labels are spacing·sin 45° apart across their
-        // baselines; keep at least 1.3 line heights between the labels that are drawn.
+        // baselines. Labels that are drawn keep at least 1.3 line heights between them.
         let sine = sin(Double.pi / 4)
         let stride = max(1, Int((Self.tickSize * 1.3 / (spacing * sine)).rounded(.up)))
         rotateXLabels = true

@@ -259,11 +259,11 @@ final class AxisTickTests: XCTestCase {
         XCTAssertEqual(low.green * 255, 0x01, accuracy: 1e-9)
         XCTAssertEqual(low.blue * 255, 0x54, accuracy: 1e-9)
 
-        // Halfway between control points 4 (#21908C) and 5 (#27AD81) of nine.
-        let between = viridis(4.5 / 8)
-        XCTAssertEqual(between.red * 255, (0x21 + 0x27) / 2, accuracy: 1e-9)
-        XCTAssertEqual(between.green * 255, Double(0x90 + 0xAD) / 2, accuracy: 1e-9)
-        XCTAssertEqual(between.blue * 255, Double(0x8C + 0x81) / 2, accuracy: 1e-9)
+        // Halfway between control points 8 (#21918C) and 9 (#1FA088) of 17.
+        let between = viridis(8.5 / 16)
+        XCTAssertEqual(between.red * 255, Double(0x21 + 0x1F) / 2, accuracy: 1e-9)
+        XCTAssertEqual(between.green * 255, Double(0x91 + 0xA0) / 2, accuracy: 1e-9)
+        XCTAssertEqual(between.blue * 255, Double(0x8C + 0x88) / 2, accuracy: 1e-9)
 
         let high = viridis(2)
         XCTAssertEqual(high.green * 255, 0xE7, accuracy: 1e-9)
