@@ -35,7 +35,7 @@ let package = Package(
             dependencies: ["Tensors", "Checkpoints", "CJPEG", "CPNG", "CZlib"],
             swiftSettings: numericFlags),
         .target(name: "Probes", dependencies: ["Tensors", "NeuralNetworks"], swiftSettings: releaseFlags),
-        .target(name: "Reports", dependencies: ["Probes", "CCairo", "CZlib"], swiftSettings: releaseFlags),
+        .target(name: "Reports", dependencies: ["Tensors", "CCairo", "CZlib"], swiftSettings: releaseFlags),
         .target(
             name: "Training",
             dependencies: ["Tensors", "NeuralNetworks", "Checkpoints", "Datasets", "Probes", "Reports"],
