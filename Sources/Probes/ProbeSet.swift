@@ -29,14 +29,15 @@ public final class ProbeSet {
         inputStatistics = Array(repeating: nil, count: targets.count)
         values = Array(repeating: [:], count: targets.count)
         weightNorms = Array(repeating: .nan, count: targets.count)
-        attach()
+        reattach()
     }
 
     deinit {
         detach()
     }
 
-    private func attach() {
+    /// Attaches the observers to the probed layers again, after `detach()`.
+    public func reattach() {
         for (index, module) in modules.enumerated() {
             module.forwardObserver = { [unowned self] _, input, output in
                 output.registerGradientHook { [unowned self] gradient in

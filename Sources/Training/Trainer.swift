@@ -278,7 +278,7 @@ public final class Trainer {
 }
 
 /// Where a run is: the position in the data, the counters of the current epoch and the results so far.
-struct TrainingState: Codable, Equatable {
+struct TrainingState: Codable {
     /// 0-based epoch being trained, and batches of it done.
     var epoch = 0
     var batchInEpoch = 0

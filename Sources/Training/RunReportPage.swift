@@ -1,0 +1,87 @@
+import Foundation
+import Probes
+import Reports
+
+/// `report.html` of one run: configuration, charts, tables and diagnosis on one self-contained page.
+struct RunReportPage {
+    let configuration: TrainingConfiguration
+    let results: [EpochResult]
+    let diagnoses: [LayerDiagnosis]
+    let figures: RunFigures
+    let dataOrigin: String
+
+    func page() throws -> HTMLReport {
+        let model = configuration.model.name + (configuration.model.skipConnections ? "" : " without skip connections")
+        var report = HTMLReport(
+            title: "GradScope: \(model)",
+            subtitle: "\(dataOrigin) · \(results.count) of \(configuration.epochs) epochs · \(configuration.optimizer.rawValue) lr \(configuration.learningRate) · batch \(configuration.batchSize)")
+
+        report.addSection(title: "Diagnosis", blocks: [.findings(findings()), .paragraph(thresholdsNote(configuration.thresholds).replacingOccurrences(of: "*", with: ""))])
+
+        var charts: [HTMLReport.Block] = [
+            .chart(svg: try figures.gradients.svgString(), caption: "Mean ‖grad_output‖ per epoch and probed layer (log scale)."),
+        ]
+        if let heatmap = figures.heatmap, heatmap.values.contains(where: { $0.contains { $0 > 0 && $0.isFinite } }) {
+            charts.append(.chart(svg: try heatmap.svgString(), caption: "Mean gradient RMS (‖grad_output‖ / √elements) by layer and epoch, input side at the top."))
+        }
+        charts.append(.chart(svg: try figures.loss.svgString(), caption: "Loss and accuracy per epoch."))
+        report.addSection(title: "Gradient flow", blocks: charts)
+
+        report.addSection(title: "Layers", blocks: [.table(
+            header: ["layer", "path", "epoch 1 mean", "last epoch mean", "trend", "RMS vs output", "reading"],
+            rows: diagnoses.map { diagnosis in
+                [
+                    diagnosis.probe, diagnosis.path, Diagnosis.format(diagnosis.firstEpochMean), Diagnosis.format(diagnosis.lastEpochMean),
+                    diagnosis.trendPerEpoch.map { Diagnosis.format($0) } ?? "—",
+                    diagnosis.ratioToOutput.map { Diagnosis.format($0) } ?? "—", diagnosis.reading,
+                ]
+            })])
+
+        report.addSection(title: "Epochs", blocks: [.table(
+            header: ["epoch", "train loss", "train accuracy", "test loss", "test accuracy"],
+            rows: results.map { result in
+                [
+                    String(result.epoch), Diagnosis.format(result.trainLoss), Diagnosis.format(result.trainAccuracy),
+                    result.testLoss.map { Diagnosis.format($0) } ?? "—", result.testAccuracy.map { Diagnosis.format($0) } ?? "—",
+                ]
+            })])
+
+        report.addSection(title: "Configuration", blocks: [.keyValues(configurationPairs())])
+        return report
+    }
+
+    private func findings() -> [HTMLReport.Finding] {
+        var findings: [HTMLReport.Finding] = []
+        for diagnosis in diagnoses {
+            for text in diagnosis.findings {
+                let severity: HTMLReport.Severity = diagnosis.severity == .error ? .error : (diagnosis.severity == .warning ? .warning : .info)
+                findings.append(HTMLReport.Finding(severity: severity, title: "\(diagnosis.probe) (\(diagnosis.path))", detail: text))
+            }
+        }
+        if findings.isEmpty {
+            findings.append(HTMLReport.Finding(severity: .info, title: "No layer crossed a threshold", detail: "Every probed layer's gradients stayed within the thresholds below."))
+        }
+        return findings
+    }
+
+    private func configurationPairs() -> [(key: String, value: String)] {
+        let specification = configuration.model
+        var pairs: [(String, String)] = [
+            ("model", specification.name), ("classes", String(specification.numClasses)),
+            ("data", dataOrigin), ("image size", configuration.imageSize.map { "\($0)x\($0)" } ?? "native"),
+            ("normalize", String(configuration.normalize)), ("epochs", String(configuration.epochs)),
+            ("batch size", String(configuration.batchSize)), ("optimizer", configuration.optimizer.rawValue),
+            ("learning rate", String(configuration.learningRate)), ("weight decay", String(configuration.weightDecay)),
+            ("seed", String(configuration.seed)), ("shuffle", String(configuration.shuffle)),
+            ("probes", configuration.effectiveProbes.joined(separator: " ")),
+            ("GradScope", gradScopeVersion),
+        ]
+        if !specification.skipConnections {
+            pairs.append(("skip connections", "off"))
+        }
+        if let weights = configuration.weights {
+            pairs.append(("weights", weights))
+        }
+        return pairs
+    }
+}
