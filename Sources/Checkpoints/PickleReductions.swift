@@ -78,7 +78,7 @@ extension PickleMachine {
             }
             return (.numpyArray(NumpyArray()), 1)
         case "numpy.dtype":
-            guard let first = arguments.first, case .string(let code) = first else {
+            guard let code = arguments.first.flatMap(asciiText) else {
                 throw malformed("numpy.dtype needs a type code string")
             }
             return (.numpyDType(NumpyDType(code: code)), 1)
@@ -100,7 +100,7 @@ extension PickleMachine {
         case .numpyArray(let array):
             try fillNumpyArray(array, state: state)
         case .numpyDType(let dtype):
-            guard let fields = state.elements, fields.count >= 2, case .string(let order) = fields[1], let character = order.first
+            guard let fields = state.elements, fields.count >= 2, let order = asciiText(fields[1]), let character = order.first
             else {
                 throw malformed("the state of a numpy dtype lacks its byte order")
             }
@@ -111,6 +111,18 @@ extension PickleMachine {
     }
 
     // MARK: Calls
+
+    /// The text of a `str`, or of a Python 2 `str` that arrived as bytes (dtype codes, byte orders).
+    private func asciiText(_ value: PickleValue) -> String? {
+        switch value {
+        case .string(let text):
+            return text
+        case .bytes(let data):
+            return String(bytes: data, encoding: .ascii)
+        default:
+            return nil
+        }
+    }
 
     private func makeOrderedDict(_ arguments: [PickleValue]) throws -> PickleValue {
         let dictionary = PickleDictionary()
@@ -242,9 +254,10 @@ extension PickleMachine {
         guard case .numpyDType(let numpyDType) = fields[1] else {
             throw malformed("the state of a numpy array has a \(fields[1].typeName) instead of a dtype")
         }
-        guard case .bool(let fortranOrder) = fields[2] else {
+        guard let fortranFlag = fields[2].integer else {
             throw malformed("the state of a numpy array lacks its is_fortran flag")
         }
+        let fortranOrder = fortranFlag != 0
         let raw: Data
         switch fields[3] {
         case .bytes(let data):

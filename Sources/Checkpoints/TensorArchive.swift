@@ -106,4 +106,12 @@ public struct TensorListingEntry: Equatable, Sendable {
     public let shape: [Int]
     /// The size of the stored data in bytes.
     public let byteCount: Int
+
+    /// Creates a listing row.
+    public init(name: String, dtype: DType, shape: [Int], byteCount: Int) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.byteCount = byteCount
+    }
 }
