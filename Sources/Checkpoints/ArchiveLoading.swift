@@ -1,0 +1,48 @@
+import Foundation
+
+/// Loads a safetensors file or a PyTorch checkpoint (`torch.save`, zip or legacy format), choosing
+/// the format by content, not by file extension:
+/// - a zip archive (`PK\u{3}\u{4}`) is read as a `torch.save` zip checkpoint;
+/// - a pickle whose first value is PyTorch's magic number is read as a legacy checkpoint;
+/// - an 8-byte header length followed by `{` is read as safetensors.
+///
+/// Nested dicts in a checkpoint flatten to dotted names, and a `{'state_dict': ...}` or
+/// `{'model': ...}` wrapper is unwrapped; non-tensor entries are skipped. Strided tensors are copied
+/// into contiguous row-major order, and every tensor keeps its stored dtype.
+/// - Throws: `CheckpointError` naming the file (and the entry, where one is at fault).
+public func loadTensorArchive(at url: URL) throws -> TensorArchive {
+    let contents = try readFileContents(at: url)
+    let path = url.path
+
+    switch detectFormat(of: contents) {
+    case .torchZip:
+        return try readTorchZipCheckpoint(contents, path: path)
+    case .torchLegacy:
+        return try readTorchLegacyCheckpoint(contents, path: path)
+    case .safetensors:
+        return try parseSafetensors(contents, path: path)
+    case .memory, nil:
+        if contents.count < 8 {
+            throw CheckpointError.truncated(path: path, detail: "the file has only \(contents.count) bytes")
+        }
+        throw CheckpointError.unrecognizedFormat(path: path)
+    }
+}
+
+/// The format of file contents, judged by their first bytes, or nil when none matches.
+func detectFormat(of contents: Data) -> TensorArchiveFormat? {
+    let prefix = [UInt8](contents.prefix(16))
+    if prefix.starts(with: [0x50, 0x4B, 0x03, 0x04]) || prefix.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+        return .torchZip
+    }
+    // `torch.save` writes the magic number as PROTO n, LONG1 10, then its 10 bytes.
+    if prefix.count >= 14, prefix[0] == 0x80, prefix[2] == 0x8A, prefix[3] == 0x0A,
+        Array(prefix[4..<14]) == legacyTorchMagicBytes
+    {
+        return .torchLegacy
+    }
+    if prefix.count >= 9, prefix[8] == UInt8(ascii: "{") {
+        return .safetensors
+    }
+    return nil
+}

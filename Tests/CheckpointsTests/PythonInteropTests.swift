@@ -1,0 +1,116 @@
+import Checkpoints
+import Foundation
+import Tensors
+import XCTest
+
+/// Checks GradScope's safetensors output with the reference Python package.
+///
+/// The test uses `/work/venv-torch` when it has `safetensors` and `numpy`; otherwise it creates (once)
+/// a virtual environment in the temporary directory and installs both from PyPI. When neither works,
+/// the test fails and shows the command output.
+final class PythonInteropTests: XCTestCase {
+    private struct CommandResult {
+        let status: Int32
+        let output: String
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandResult(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+    }
+
+    private func hasPackages(_ python: String) -> Bool {
+        guard FileManager.default.isExecutableFile(atPath: python),
+            let result = try? run(python, ["-c", "import safetensors, numpy"])
+        else {
+            return false
+        }
+        return result.status == 0
+    }
+
+    /// A Python interpreter that can import `safetensors` and `numpy`, installing them if needed.
+    private func pythonWithSafetensors() throws -> String {
+        let shared = "/work/venv-torch/bin/python"
+        if hasPackages(shared) {
+            return shared
+        }
+        let environment = FileManager.default.temporaryDirectory.appendingPathComponent("gradscope-safetensors-venv").path
+        let python = environment + "/bin/python"
+        if hasPackages(python) {
+            return python
+        }
+
+        let create = try run("/usr/bin/env", ["python3", "-m", "venv", environment])
+        guard create.status == 0 else {
+            throw PythonSetupError(message: "python3 -m venv \(environment) failed (install python3-venv):\n\(create.output)")
+        }
+        let install = try run(environment + "/bin/pip", ["install", "--quiet", "safetensors", "numpy"])
+        guard install.status == 0, hasPackages(python) else {
+            throw PythonSetupError(message: "pip cannot install safetensors and numpy into \(environment):\n\(install.output)")
+        }
+        return python
+    }
+
+    private struct PythonSetupError: Error {
+        let message: String
+    }
+
+    func testPythonReadsGradScopeFile() throws {
+        let python: String
+        do {
+            python = try pythonWithSafetensors()
+        } catch let error as PythonSetupError {
+            return XCTFail(error.message)
+        }
+        let directory = try makeTemporaryDirectory(for: self)
+        let url = directory.appendingPathComponent("gradscope.safetensors")
+        let weight = Tensor([0.1, -2.5, 3.0e-8, 1e30, -0.0, 7], shape: [2, 3])
+        let labels = StoredTensor(name: "labels", dtype: .i64, shape: [3], data: Data(littleEndianBytes(5) + littleEndianBytes(UInt64(bitPattern: -2)) + littleEndianBytes(1 << 40)))
+        let mask = StoredTensor(name: "mask", dtype: .bool, shape: [2], data: Data([1, 0]))
+        let half = StoredTensor(name: "half", dtype: .f16, shape: [2], data: Data([0x00, 0x3C, 0x00, 0xC1]))
+        try writeSafetensors(
+            [StoredTensor(name: "layer.weight", tensor: weight), labels, mask, half], metadata: ["epoch": "4", "run": "a b"], to: url)
+        let script = """
+            import json, sys
+            from safetensors import safe_open
+            from safetensors.numpy import load_file
+            tensors = load_file(sys.argv[1])
+            with safe_open(sys.argv[1], framework="numpy") as handle:
+                metadata = handle.metadata()
+            print(json.dumps({
+                "metadata": metadata,
+                "tensors": {name: {"dtype": str(value.dtype), "shape": list(value.shape),
+                                   "values": [float(x) for x in value.ravel().tolist()]}
+                            for name, value in tensors.items()},
+            }))
+            """
+
+        let result = try run(python, ["-c", script, url.path])
+
+        XCTAssertEqual(result.status, 0, result.output)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], result.output)
+        XCTAssertEqual(json["metadata"] as? [String: String], ["epoch": "4", "run": "a b"])
+        let tensors = try XCTUnwrap(json["tensors"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(tensors.keys), ["layer.weight", "labels", "mask", "half"])
+
+        let readWeight = try XCTUnwrap(tensors["layer.weight"])
+        XCTAssertEqual(readWeight["dtype"] as? String, "float32")
+        XCTAssertEqual(readWeight["shape"] as? [Int], [2, 3])
+        XCTAssertEqual((readWeight["values"] as? [Double])?.map(Float.init), weight.scalars)
+
+        XCTAssertEqual(tensors["labels"]?["dtype"] as? String, "int64")
+        XCTAssertEqual(tensors["labels"]?["values"] as? [Double], [5, -2, 1_099_511_627_776])
+        XCTAssertEqual(tensors["mask"]?["dtype"] as? String, "bool")
+        XCTAssertEqual(tensors["mask"]?["values"] as? [Double], [1, 0])
+        XCTAssertEqual(tensors["half"]?["dtype"] as? String, "float16")
+        XCTAssertEqual(tensors["half"]?["values"] as? [Double], [1, -2.5])
+    }
+}
