@@ -1,0 +1,181 @@
+import Dispatch
+import Foundation
+import NeuralNetworks
+import Probes
+import Training
+
+struct TrainCommand: Command {
+    let spec = CommandSpec(
+        name: "train",
+        abstract: "Train a model and record, layer by layer, how its gradients flow.",
+        options: [
+            OptionSpec(name: "--model", valueName: "NAME", help: "Model from 'gradscope models' (default vgg19)."),
+            OptionSpec(name: "--no-skip", help: "ResNets: remove every block's skip connection."),
+            OptionSpec(name: "--depth", valueName: "N", help: "MLP: number of linear layers (default 20)."),
+            OptionSpec(name: "--width", valueName: "N", help: "MLP: width of the hidden layers (default 256)."),
+            OptionSpec(name: "--activation", valueName: "NAME", help: "MLP: relu, sigmoid or tanh (default sigmoid)."),
+            OptionSpec(name: "--num-classes", valueName: "K", help: "Classes of the final layer (default 10)."),
+            OptionSpec(name: "--dropout", valueName: "P", help: "VGG: dropout probability of the classifier (default 0.5)."),
+            OptionSpec(name: "--weights", valueName: "FILE", help: "Start from a .pth or .safetensors state dict (a different head is re-initialised)."),
+            OptionSpec(name: "--data", valueName: "PATH", help: "Data set directory (CIFAR-10/100, MNIST, image folders); built-in synthetic images when absent."),
+            OptionSpec(name: "--image-size", valueName: "S", help: "Resize images to S x S pixels (default: the data's own size; 224 as in ImageNet models)."),
+            OptionSpec(name: "--normalize", help: "Normalise inputs with CIFAR-10's channel mean and deviation (off by default)."),
+            OptionSpec(name: "--epochs", valueName: "N", help: "Epochs to train (default 10)."),
+            OptionSpec(name: "--batch-size", valueName: "N", help: "Images per batch (default 32)."),
+            OptionSpec(name: "--optimizer", valueName: "NAME", help: "adam, adamw or sgd (default adam)."),
+            OptionSpec(name: "--lr", valueName: "RATE", help: "Learning rate (default 1e-4)."),
+            OptionSpec(name: "--momentum", valueName: "M", help: "SGD momentum (default 0)."),
+            OptionSpec(name: "--weight-decay", valueName: "W", help: "Weight decay (default 0; L2 for adam and sgd, decoupled for adamw)."),
+            OptionSpec(name: "--seed", valueName: "N", help: "Seed of every random choice: weights, order, dropout (default 0)."),
+            OptionSpec(name: "--no-shuffle", help: "Keep the data's order instead of shuffling every epoch."),
+            OptionSpec(name: "--limit-train", valueName: "N", help: "Use only the first N training images."),
+            OptionSpec(name: "--limit-test", valueName: "N", help: "Use only the first N test images (0 skips testing)."),
+            OptionSpec(name: "--synthetic-size", valueName: "N", help: "Training images of the built-in synthetic set (default 2000; a quarter as many test images)."),
+            OptionSpec(name: "--probe", valueName: "PATH[=NAME]", help: "Layer to probe by torchvision path, or all-conv, all-linear, all (default: the original four for VGG, all for others).", repeatable: true),
+            OptionSpec(name: "--out", valueName: "DIR", help: "Run directory (default runs/MODEL-DATE-TIME)."),
+            OptionSpec(name: "--resume", valueName: "RUN_DIR", help: "Continue a stopped run, or extend a finished one with a larger --epochs."),
+            OptionSpec(name: "--checkpoint-every", valueName: "N", help: "Also checkpoint every N steps (default: at the end of each epoch)."),
+            OptionSpec(name: "--continue-on-nonfinite", help: "Keep training when the loss or a gradient is NaN or infinite."),
+            OptionSpec(name: "--vanishing-ratio", valueName: "R", help: "Diagnosis: vanishing below R times the output side's gradient RMS (default 0.01)."),
+            OptionSpec(name: "--exploding-ratio", valueName: "R", help: "Diagnosis: exploding above R times the output side's gradient RMS (default 100)."),
+            OptionSpec(name: "--stalled-ratio", valueName: "R", help: "Diagnosis: stalled below this median update/weight ratio (default 1e-5)."),
+            OptionSpec(name: "--dead-fraction", valueName: "F", help: "Diagnosis: dead units above this fraction of zero gradients (default 0.95)."),
+        ],
+        discussion: """
+            The defaults repeat the classic VGG19 study: 10 classes, Adam at 1e-4, batch 32, shuffled, with probes
+            on features.0=conv1, features.10=conv_mid, features.28=conv_deep and classifier.0=fc1.
+            Ctrl-C finishes the current batch, writes every file and says where they are.
+            """)
+
+    func run(_ arguments: ParsedArguments) throws {
+        var configuration: TrainingConfiguration
+        let directory: RunDirectory
+        let resuming = arguments.string("--resume")
+
+        if let resuming {
+            directory = RunDirectory(url: URL(fileURLWithPath: resuming))
+            let stored = try Resumption.storedConfiguration(in: directory)
+            var given = TrainingConfiguration()
+            try apply(arguments, to: &given)
+            configuration = try Resumption.merge(stored: stored, given: given, givenOptions: arguments.givenOptionNames)
+            if let out = arguments.string("--out"), URL(fileURLWithPath: out).standardizedFileURL != directory.url.standardizedFileURL {
+                throw UsageError(message: "--out \(out) differs from --resume \(resuming); a resumed run stays in its own directory", command: spec.name)
+            }
+        } else {
+            configuration = TrainingConfiguration()
+            try apply(arguments, to: &configuration)
+            let url = arguments.string("--out").map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(model: configuration.model.name)
+            directory = RunDirectory(url: url)
+            if directory.containsRun {
+                throw UsageError(message: "--out \(url.path) already holds a run; choose a new directory, or continue it with --resume \(url.path)", command: spec.name)
+            }
+        }
+
+        let display = ProgressDisplay()
+        let trainer = try Trainer(configuration: configuration, runDirectory: directory, observer: display)
+        if resuming != nil {
+            let position = try Resumption.restore(trainer)
+            display.notice("resuming \(directory.url.path) at epoch \(position.epoch), step \(position.step) of \(configuration.epochs) epochs")
+        }
+        display.notice("training \(configuration.model.name) (\(grouped(trainer.model.parameterCount)) parameters) for \(configuration.epochs) epochs; probes: \(trainer.probes.targets.map { $0.name == $0.path ? $0.path : "\($0.name)=\($0.path)" }.joined(separator: ", "))")
+        display.notice("results go to \(directory.url.path)")
+
+        let interrupt = InterruptFlag()
+        let outcome: RunOutcome
+        do {
+            outcome = try trainer.run(observer: display, shouldStop: { interrupt.isSet })
+        } catch let error as TrainingDivergedError {
+            display.finishLine()
+            throw error
+        }
+        display.finishLine()
+
+        switch outcome {
+        case .finished:
+            display.notice("done: \(directory.url.path) holds gradients.png, summary.md, report.html, epochs.csv and batches.csv")
+        case .interrupted(let epoch, let step):
+            display.notice("interrupted at epoch \(epoch), step \(step); results so far are in \(directory.url.path). Continue with: gradscope train --resume \(directory.url.path)")
+            throw CommandExit(code: 130)
+        }
+    }
+
+    /// Copies the options given on the command line into `configuration`.
+    private func apply(_ arguments: ParsedArguments, to configuration: inout TrainingConfiguration) throws {
+        if let model = arguments.string("--model") {
+            configuration.model.name = model.lowercased()
+        }
+        configuration.model.skipConnections = !arguments.has("--no-skip")
+        configuration.model.depth = try arguments.int("--depth", range: 1...10_000) ?? configuration.model.depth
+        configuration.model.width = try arguments.int("--width", range: 1...1_000_000) ?? configuration.model.width
+        configuration.model.activation = try arguments.choice("--activation", as: Activation.self) ?? configuration.model.activation
+        configuration.model.numClasses = try arguments.int("--num-classes", range: 1...1_000_000) ?? configuration.model.numClasses
+        configuration.model.dropout = Float(try arguments.double("--dropout", range: 0...0.999_999) ?? Double(configuration.model.dropout))
+        configuration.weights = arguments.string("--weights")
+        configuration.data = arguments.string("--data")
+        configuration.imageSize = try arguments.int("--image-size", range: 1...4096)
+        configuration.normalize = arguments.has("--normalize")
+        configuration.epochs = try arguments.int("--epochs", range: 1...1_000_000) ?? configuration.epochs
+        configuration.batchSize = try arguments.int("--batch-size", range: 1...1_000_000) ?? configuration.batchSize
+        configuration.optimizer = try arguments.choice("--optimizer", as: OptimizerKind.self) ?? configuration.optimizer
+        configuration.learningRate = try arguments.double("--lr", range: Double.leastNonzeroMagnitude...1e6) ?? configuration.learningRate
+        configuration.momentum = try arguments.double("--momentum", range: 0...0.999_999) ?? configuration.momentum
+        configuration.weightDecay = try arguments.double("--weight-decay", range: 0...1e6) ?? configuration.weightDecay
+        if let seed = arguments.string("--seed") {
+            guard let value = UInt64(seed) else {
+                throw UsageError(message: "--seed expects a whole number from 0 to \(UInt64.max), got '\(seed)'", command: spec.name)
+            }
+            configuration.seed = value
+        }
+        configuration.shuffle = !arguments.has("--no-shuffle")
+        configuration.limitTrain = try arguments.int("--limit-train", range: 1...Int.max)
+        configuration.limitTest = try arguments.int("--limit-test", range: 0...Int.max)
+        if let size = try arguments.int("--synthetic-size", range: 10...10_000_000) {
+            configuration.syntheticTrainCount = size
+            configuration.syntheticTestCount = max(1, size / 4)
+        }
+        configuration.probes = arguments.strings("--probe")
+        configuration.checkpointEvery = try arguments.int("--checkpoint-every", range: 1...Int.max)
+        configuration.continueOnNonfinite = arguments.has("--continue-on-nonfinite")
+        configuration.thresholds.vanishingRatio = try arguments.double("--vanishing-ratio", range: 1e-300...1) ?? configuration.thresholds.vanishingRatio
+        configuration.thresholds.explodingRatio = try arguments.double("--exploding-ratio", range: 1...1e300) ?? configuration.thresholds.explodingRatio
+        configuration.thresholds.stalledUpdateRatio = try arguments.double("--stalled-ratio", range: 0...1) ?? configuration.thresholds.stalledUpdateRatio
+        configuration.thresholds.deadFraction = try arguments.double("--dead-fraction", range: 0...1) ?? configuration.thresholds.deadFraction
+    }
+}
+
+/// Set by the first Ctrl-C; a second Ctrl-C ends the program at once.
+final class InterruptFlag: @unchecked Sendable {
+    private let source: DispatchSourceSignal
+    private let lock = NSLock()
+    private var count = 0
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: DispatchQueue.global())
+        source.setEventHandler { [unowned self] in
+            lock.lock()
+            count += 1
+            let presses = count
+            lock.unlock()
+            if presses == 1 {
+                FileHandle.standardError.write(Data("\ngradscope: finishing the current batch and writing results (Ctrl-C again to quit at once)\n".utf8))
+            } else {
+                exit(130)
+            }
+        }
+        source.resume()
+    }
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return count > 0
+    }
+}
+
+extension ParsedArguments {
+    /// The names of the options and flags given, e.g. `--epochs`.
+    var givenOptionNames: Set<String> {
+        Set(values.keys).union(flags)
+    }
+}
