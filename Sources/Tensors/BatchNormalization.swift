@@ -52,7 +52,7 @@ public func batchNorm2d(
     return Tensor.recordOperation(output, inputs: inputs) { gradient in
         let gradients = OneDNN.shared.withExclusiveAccess {
             BatchNormalizationPlan.cached(configuration).backward(
-                outputGradient: gradient, x: x, weight: weight, mean: mean, variance: variance)
+                outputGradient: gradient, x: x, weight: weight, bias: bias, mean: mean, variance: variance)
         }
         var result: [Tensor?] = [gradients.input]
         if weight != nil {
@@ -178,7 +178,8 @@ final class BatchNormalizationPlan {
     /// The gradients with respect to `x` `[N, C, H, W]`, and to weight and bias `[C]` where the
     /// configuration has them.
     func backward(
-        outputGradient: Tensor, x: Tensor, weight: Tensor?, mean meanTensor: Tensor, variance varianceTensor: Tensor
+        outputGradient: Tensor, x: Tensor, weight: Tensor?, bias: Tensor?, mean meanTensor: Tensor,
+        variance varianceTensor: Tensor
     ) -> (input: Tensor, weight: Tensor?, bias: Tensor?) {
         let primitive = backwardPrimitive ?? makeBackwardPrimitive()
         backwardPrimitive = primitive
@@ -207,12 +208,15 @@ final class BatchNormalizationPlan {
             arguments.append((OneDNNArgument.scale, scale))
             arguments.append((OneDNNArgument.diffScale, scaleGradient))
         }
-        if let biasGradient {
+        // oneDNN 2.6 counts the shift among the backward inputs although the result does not depend on it.
+        if let bias, let biasGradient {
+            shift.bind(bias.storage.pointer)
             shiftGradient.bind(biasGradient.storage.pointer)
+            arguments.append((OneDNNArgument.shift, shift))
             arguments.append((OneDNNArgument.diffShift, shiftGradient))
         }
 
-        withExtendedLifetime((outputGradient, x, weight, meanTensor, varianceTensor)) {
+        withExtendedLifetime((outputGradient, x, weight, bias, meanTensor, varianceTensor)) {
             OneDNN.shared.execute(primitive.primitive, arguments)
         }
         return (inputGradient, weightGradient, biasGradient)
