@@ -21,23 +21,16 @@ public func conv2d(
         inputs.append(bias)
     }
     return Tensor.recordOperation(output, inputs: inputs) { gradient in
-        var inputGradient: Tensor?
-        var weightGradient: Tensor?
-        var biasGradient: Tensor?
-        OneDNN.shared.withExclusiveAccess {
-            let plan = ConvolutionPlan.cached(configuration)
-            if x.requiresGradient {
-                inputGradient = plan.backwardData(outputGradient: gradient, weight: weight)
-            }
-            if weight.requiresGradient || bias?.requiresGradient == true {
-                (weightGradient, biasGradient) = plan.backwardWeights(outputGradient: gradient, x: x)
-            }
+        let gradients = OneDNN.shared.withExclusiveAccess {
+            ConvolutionPlan.cached(configuration).backward(
+                outputGradient: gradient, x: x, weight: weight, computesInputGradient: x.requiresGradient,
+                computesParameterGradients: weight.requiresGradient || bias?.requiresGradient == true)
         }
-        var gradients = [inputGradient, weightGradient]
+        var result = [gradients.input, gradients.weight]
         if bias != nil {
-            gradients.append(biasGradient)
+            result.append(gradients.bias)
         }
-        return gradients
+        return result
     }
 }
 
@@ -201,52 +194,76 @@ final class ConvolutionPlan {
         }
     }
 
-    /// The gradient with respect to the input, `[N, C_in, H, W]`.
-    func backwardData(outputGradient: Tensor, weight: Tensor) -> Tensor {
-        let plan = dataGradientPlan ?? makeDataGradientPlan()
-        dataGradientPlan = plan
-        let inputGradient = Tensor.uninitialized(configuration.inputShape)
+    /// The gradients with respect to the input `[N, C_in, H, W]`, the weight
+    /// `[C_out, C_in / groups, kH, kW]` and the bias `[C_out]`, each computed only when asked
+    /// for (the bias gradient also needs a bias).
+    func backward(
+        outputGradient: Tensor, x: Tensor, weight: Tensor, computesInputGradient: Bool, computesParameterGradients: Bool
+    ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+        var inputGradient: Tensor?
+        var weightGradient: Tensor?
+        var biasGradient: Tensor?
+        // The output gradient reordered for the data pass, when the weights pass can read it as is.
+        var sharedOutputGradient: OneDNNMemory?
 
-        plan.outputGradient.prepare(outputGradient)
-        plan.weights.prepare(weight)
-        plan.inputGradient.prepare(inputGradient)
-        let arguments = [
-            (OneDNNArgument.diffDestination, plan.outputGradient.primitiveMemory),
-            (OneDNNArgument.weights, plan.weights.primitiveMemory),
-            (OneDNNArgument.diffSource, plan.inputGradient.primitiveMemory),
-        ]
-        withExtendedLifetime((outputGradient, weight)) {
-            OneDNN.shared.execute(plan.primitive.primitive, arguments)
-            plan.inputGradient.finish()
+        if computesInputGradient {
+            let plan = dataGradientPlan ?? makeDataGradientPlan()
+            dataGradientPlan = plan
+            let result = Tensor.uninitialized(configuration.inputShape)
+            plan.outputGradient.prepare(outputGradient)
+            plan.weights.prepare(weight)
+            plan.inputGradient.prepare(result)
+            let arguments = [
+                (OneDNNArgument.diffDestination, plan.outputGradient.primitiveMemory),
+                (OneDNNArgument.weights, plan.weights.primitiveMemory),
+                (OneDNNArgument.diffSource, plan.inputGradient.primitiveMemory),
+            ]
+            withExtendedLifetime((outputGradient, weight)) {
+                OneDNN.shared.execute(plan.primitive.primitive, arguments)
+                plan.inputGradient.finish()
+            }
+            inputGradient = result
+            sharedOutputGradient = plan.outputGradient.primitiveMemory
         }
-        return inputGradient
+
+        if computesParameterGradients {
+            let plan = weightGradientPlan ?? makeWeightGradientPlan()
+            weightGradientPlan = plan
+            let weightResult = Tensor.uninitialized(configuration.weightShape)
+            let biasResult = configuration.hasBias ? Tensor.uninitialized([configuration.outputChannels]) : nil
+
+            plan.source.prepare(x)
+            var outputGradientMemory: OneDNNMemory
+            if let sharedOutputGradient, sameLayout(sharedOutputGradient, plan.outputGradient.primitiveMemory) {
+                outputGradientMemory = sharedOutputGradient
+            } else {
+                plan.outputGradient.prepare(outputGradient)
+                outputGradientMemory = plan.outputGradient.primitiveMemory
+            }
+            plan.weightGradient.prepare(weightResult)
+            var arguments = [
+                (OneDNNArgument.source, plan.source.primitiveMemory),
+                (OneDNNArgument.diffDestination, outputGradientMemory),
+                (OneDNNArgument.diffWeights, plan.weightGradient.primitiveMemory),
+            ]
+            if let biasResult, let memory = plan.biasGradient {
+                memory.bind(biasResult.storage.pointer)
+                arguments.append((OneDNNArgument.diffBias, memory))
+            }
+            withExtendedLifetime((outputGradient, x)) {
+                OneDNN.shared.execute(plan.primitive.primitive, arguments)
+                plan.weightGradient.finish()
+            }
+            weightGradient = weightResult
+            biasGradient = biasResult
+        }
+        return (inputGradient, weightGradient, biasGradient)
     }
 
-    /// The gradients with respect to the weight `[C_out, C_in / groups, kH, kW]` and, when the
-    /// convolution has one, the bias `[C_out]`.
-    func backwardWeights(outputGradient: Tensor, x: Tensor) -> (weight: Tensor, bias: Tensor?) {
-        let plan = weightGradientPlan ?? makeWeightGradientPlan()
-        weightGradientPlan = plan
-        let weightGradient = Tensor.uninitialized(configuration.weightShape)
-        let biasGradient = configuration.hasBias ? Tensor.uninitialized([configuration.outputChannels]) : nil
-
-        plan.source.prepare(x)
-        plan.outputGradient.prepare(outputGradient)
-        plan.weightGradient.prepare(weightGradient)
-        var arguments = [
-            (OneDNNArgument.source, plan.source.primitiveMemory),
-            (OneDNNArgument.diffDestination, plan.outputGradient.primitiveMemory),
-            (OneDNNArgument.diffWeights, plan.weightGradient.primitiveMemory),
-        ]
-        if let biasGradient, let memory = plan.biasGradient {
-            memory.bind(biasGradient.storage.pointer)
-            arguments.append((OneDNNArgument.diffBias, memory))
-        }
-        withExtendedLifetime((outputGradient, x)) {
-            OneDNN.shared.execute(plan.primitive.primitive, arguments)
-            plan.weightGradient.finish()
-        }
-        return (weightGradient, biasGradient)
+    private func sameLayout(_ first: OneDNNMemory, _ second: OneDNNMemory) -> Bool {
+        var firstDescriptor = first.descriptor
+        var secondDescriptor = second.descriptor
+        return dnnl_memory_desc_equal(&firstDescriptor, &secondDescriptor) != 0
     }
 
     private func makeDataGradientPlan() -> DataGradientPlan {
