@@ -26,8 +26,8 @@ public func batchNorm2d(
         shape: x.shape, hasScale: weight != nil, hasShift: bias != nil, usesRunningStatistics: !training,
         epsilon: epsilon)
     let output = Tensor.uninitialized(x.shape)
-    // Training computes the batch statistics into these; evaluation reads a copy of the running
-    // values, so that later updates of the buffers cannot change a recorded backward pass.
+    // Training writes the batch statistics into these. Evaluation reads a copy of the running
+    // values, so later updates of the buffers cannot change a recorded backward pass.
     let mean = training ? Tensor.uninitialized([channels]) : runningMean.copy()
     let variance = training ? Tensor.uninitialized([channels]) : runningVariance.copy()
 
@@ -121,7 +121,7 @@ final class BatchNormalizationPlan {
     private let scaleGradient: OneDNNMemory
     private let shiftGradient: OneDNNMemory
 
-    /// The plan for `configuration`, built on first use; call inside `OneDNN.withExclusiveAccess`.
+    /// Returns the plan for `configuration`, built on first use. Call it inside `OneDNN.withExclusiveAccess`.
     static func cached(_ configuration: BatchNormalizationConfiguration) -> BatchNormalizationPlan {
         OneDNN.shared.plan(for: configuration) { BatchNormalizationPlan(configuration) }
     }
@@ -175,8 +175,8 @@ final class BatchNormalizationPlan {
         }
     }
 
-    /// The gradients with respect to `x` `[N, C, H, W]`, and to weight and bias `[C]` where the
-    /// configuration has them.
+    /// Computes the gradients with respect to `x` `[N, C, H, W]`, and to weight and bias `[C]`
+    /// where the configuration has them.
     func backward(
         outputGradient: Tensor, x: Tensor, weight: Tensor?, bias: Tensor?, mean meanTensor: Tensor,
         variance varianceTensor: Tensor

@@ -94,7 +94,7 @@ struct ConvolutionConfiguration: Hashable {
     var outputShape: [Int] { [batch, outputChannels, outputSize.height, outputSize.width] }
     var weightShape: [Int] { [outputChannels, inputChannels / groups, kernel.height, kernel.width] }
 
-    /// The weight dimensions as oneDNN sees them: grouped convolutions get a leading group axis,
+    /// The weight dimensions passed to oneDNN: grouped convolutions get a leading group axis,
     /// which leaves PyTorch's `[C_out, C_in / groups, kH, kW]` memory layout unchanged.
     var oneDNNWeightDimensions: [Int] {
         if groups == 1 {
@@ -109,6 +109,9 @@ struct ConvolutionConfiguration: Hashable {
 /// The oneDNN primitives for one convolution configuration, with the reorders between plain
 /// NCHW / OIHW tensors and the blocked layouts the primitives choose. Backward primitives are
 /// created on first use.
+///
+/// NOTE: every call reorders its plain inputs into blocked layouts and its results back. Keeping
+/// activations blocked between layers would remove most of these reorders.
 final class ConvolutionPlan {
     private let configuration: ConvolutionConfiguration
     private let forwardPrimitive: OneDNNPrimitive
@@ -135,7 +138,7 @@ final class ConvolutionPlan {
         let biasGradient: OneDNNMemory?
     }
 
-    /// The plan for `configuration`, built on first use; call inside `OneDNN.withExclusiveAccess`.
+    /// Returns the plan for `configuration`, built on first use. Call it inside `OneDNN.withExclusiveAccess`.
     static func cached(_ configuration: ConvolutionConfiguration) -> ConvolutionPlan {
         OneDNN.shared.plan(for: configuration) { ConvolutionPlan(configuration) }
     }
@@ -146,7 +149,7 @@ final class ConvolutionPlan {
         var sourceAny = oneDNNMemoryDescriptor(configuration.inputShape, dnnl_format_tag_any)
         var weightsAny = oneDNNMemoryDescriptor(configuration.oneDNNWeightDimensions, dnnl_format_tag_any)
         var destinationAny = oneDNNMemoryDescriptor(configuration.outputShape, dnnl_format_tag_any)
-        // A zero memory descriptor tells oneDNN that there is no bias.
+        // A zero memory descriptor disables oneDNN's bias term.
         var bias = configuration.hasBias ? oneDNNMemoryDescriptor([configuration.outputChannels], dnnl_x) : dnnl_memory_desc_t()
         var strides = oneDNNDimensions([configuration.stride.height, configuration.stride.width])
         // oneDNN counts dilation from 0 (no gaps), PyTorch from 1.
@@ -194,9 +197,9 @@ final class ConvolutionPlan {
         }
     }
 
-    /// The gradients with respect to the input `[N, C_in, H, W]`, the weight
-    /// `[C_out, C_in / groups, kH, kW]` and the bias `[C_out]`, each computed only when asked
-    /// for (the bias gradient also needs a bias).
+    /// Computes the gradients with respect to the input `[N, C_in, H, W]`, the weight
+    /// `[C_out, C_in / groups, kH, kW]` and the bias `[C_out]`. Each is computed only on request,
+    /// and the bias gradient only when the convolution has a bias.
     func backward(
         outputGradient: Tensor, x: Tensor, weight: Tensor, computesInputGradient: Bool, computesParameterGradients: Bool
     ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
@@ -300,7 +303,7 @@ final class ConvolutionPlan {
         var sourceAny = oneDNNMemoryDescriptor(configuration.inputShape, dnnl_format_tag_any)
         var weightsAny = oneDNNMemoryDescriptor(configuration.oneDNNWeightDimensions, dnnl_format_tag_any)
         var destinationAny = oneDNNMemoryDescriptor(configuration.outputShape, dnnl_format_tag_any)
-        // A zero memory descriptor tells oneDNN that there is no bias.
+        // A zero memory descriptor disables oneDNN's bias term.
         var bias = configuration.hasBias ? oneDNNMemoryDescriptor([configuration.outputChannels], dnnl_x) : dnnl_memory_desc_t()
         var strides = oneDNNDimensions([configuration.stride.height, configuration.stride.width])
         var dilates = oneDNNDimensions([configuration.dilation.height - 1, configuration.dilation.width - 1])

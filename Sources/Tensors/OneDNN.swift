@@ -61,7 +61,7 @@ final class OneDNN: @unchecked Sendable {
         return body()
     }
 
-    /// The plan stored under `key`, created by `make` on first use. Call it only inside
+    /// Returns the plan stored under `key`, created by `make` on first use. Call it only inside
     /// `withExclusiveAccess`.
     func plan<Plan: AnyObject>(for key: AnyHashable, make: () -> Plan) -> Plan {
         if let existing = plans[key] {
@@ -121,8 +121,8 @@ func withDimensionPointers<Result>(
     }
 }
 
-/// A float32 memory descriptor of the given dimensions and format tag (`dnnl_format_tag_any`
-/// lets a primitive choose its layout).
+/// Returns a float32 memory descriptor of the given dimensions and format tag. The tag
+/// `dnnl_format_tag_any` lets a primitive choose its layout.
 func oneDNNMemoryDescriptor(_ dimensions: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
     var descriptor = dnnl_memory_desc_t()
     var dims = oneDNNDimensions(dimensions)
@@ -176,7 +176,7 @@ final class OneDNNPrimitive {
         dnnl_primitive_desc_destroy(descriptor)
     }
 
-    /// The memory descriptor the primitive expects for one of its arguments, such as
+    /// Returns the memory descriptor the primitive expects for one of its arguments, such as
     /// `dnnl_query_src_md`.
     func memoryDescriptor(_ query: dnnl_query_t, index: Int32 = 0) -> dnnl_memory_desc_t {
         guard let descriptor = dnnl_primitive_desc_query_md(descriptor, query, index) else {
@@ -192,7 +192,7 @@ final class OneDNNMemory {
     let memory: dnnl_memory_t
     let descriptor: dnnl_memory_desc_t
 
-    /// Creates a memory object; `allocate` asks oneDNN for a buffer, otherwise `bind` must set one.
+    /// Creates a memory object. With `allocate` oneDNN allocates a buffer, otherwise `bind` must set one.
     init(_ descriptor: dnnl_memory_desc_t, allocate: Bool) {
         var descriptor = descriptor
         var memory: dnnl_memory_t?

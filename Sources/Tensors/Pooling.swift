@@ -83,7 +83,7 @@ final class PoolingPlan {
     private let source: OneDNNMemory
     private let destination: OneDNNMemory
 
-    /// The plan for `configuration`, built on first use; call inside `OneDNN.withExclusiveAccess`.
+    /// Returns the plan for `configuration`, built on first use. Call it inside `OneDNN.withExclusiveAccess`.
     static func cached(_ configuration: PoolingConfiguration) -> PoolingPlan {
         OneDNN.shared.plan(for: configuration) { PoolingPlan(configuration) }
     }
@@ -115,7 +115,7 @@ final class PoolingPlan {
         return workspace
     }
 
-    /// The gradient with respect to the input, `[N, C, H, W]`.
+    /// Computes the gradient with respect to the input, `[N, C, H, W]`.
     func backward(outputGradient: Tensor, workspace: OneDNNMemory?) -> Tensor {
         let primitive = backwardPrimitive ?? makeBackwardPrimitive()
         backwardPrimitive = primitive

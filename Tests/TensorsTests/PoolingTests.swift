@@ -94,7 +94,7 @@ final class PoolingTests: XCTestCase {
     }
 
     func testMaxPoolTieGoesToFirstMaximum() {
-        // Every 2x2 window holds equal values. PyTorch routes the gradient to the first element
+        // Every 2x2 window contains equal values. PyTorch routes the gradient to the first element
         // in row-major window order, the top-left one. The larger shape may select another
         // oneDNN implementation than the small one.
         for shape in [[1, 1, 4, 4], [2, 32, 8, 8]] {
@@ -124,7 +124,7 @@ final class PoolingTests: XCTestCase {
     }
 
     func testAvgPoolPaddingCountsInDivisor() {
-        // A 2x2 window at the corner with padding 1 sees one real value and three zeros.
+        // A 2x2 window at the corner with padding 1 covers one input value and three padded zeros.
         let x = Tensor([4, 8, 12, 16], shape: [1, 1, 2, 2])
         let output = avgPool2d(x, kernelSize: Size2(2), stride: Size2(2), padding: Size2(1))
         XCTAssertEqual(output.shape, [1, 1, 2, 2])
@@ -177,7 +177,7 @@ final class AdaptivePoolingTests: XCTestCase {
         }
     }
 
-    func testOneByOneToSevenBySevenRepeatsValue() {
+    func testLargerOutputRepeatsValues() {
         let x = Tensor([2.5, -1], shape: [1, 2, 1, 1])
         let output = adaptiveAvgPool2d(x, outputSize: Size2(7))
         XCTAssertEqual(output.scalars, Array(repeating: 2.5, count: 49) + Array(repeating: -1, count: 49))

@@ -13,7 +13,7 @@ struct KernelCase {
     }
 
     var name: String
-    /// Which VGG19 layers have this shape, e.g. `conv6-8`.
+    /// The VGG19 layers with this shape, e.g. `conv6-8`.
     var layers: String
     var kind: Kind
     var batch = 32
