@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds gradscope-bench in release mode, runs `gradscope-bench kernels` and
+# Benchmarks/kernels_pytorch.py one after the other, and prints a Markdown table with the
+# ratio GradScope time / PyTorch time per case (below 1 means GradScope is faster).
+#
+# The PyTorch virtual environment lives outside the repository: GRADSCOPE_TORCH_VENV, or
+# ../venv-torch next to the checkout. It is created with torch==2.13.0+cpu when missing.
+# Extra arguments (--repetitions N, --warmup N) go to both benchmarks.
+set -euo pipefail
+
+repository="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${GRADSCOPE_TORCH_VENV:-$(dirname "$repository")/venv-torch}"
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+    echo "Creating $venv with torch==2.13.0+cpu" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet torch==2.13.0+cpu
+fi
+
+cd "$repository"
+swift build -c release --product gradscope-bench >&2
+binary="$(swift build -c release --show-bin-path)/gradscope-bench"
+
+echo "Running gradscope-bench kernels" >&2
+"$binary" kernels "$@" > "$results/gradscope.csv"
+echo "Running kernels_pytorch.py" >&2
+"$venv/bin/python" Benchmarks/kernels_pytorch.py "$@" > "$results/pytorch.csv"
+
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Benchmarks || echo '+uncommitted')"
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+
+python3 - "$results/gradscope.csv" "$results/pytorch.csv" "$commit" "$machine" <<'PYTHON'
+import csv
+import datetime
+import sys
+
+gradscope_path, pytorch_path, commit, machine = sys.argv[1:5]
+
+
+def read(path):
+    with open(path) as file:
+        comments = []
+        rows = []
+        for line in file:
+            if line.startswith("#"):
+                comments.append(line[1:].strip())
+            else:
+                rows.append(line)
+    return comments, {row["case"]: row for row in csv.DictReader(rows)}
+
+
+gradscope_notes, gradscope = read(gradscope_path)
+pytorch_notes, pytorch = read(pytorch_path)
+
+print(f"Date: {datetime.date.today().isoformat()}; commit: {commit}; machine: {machine}")
+for note in gradscope_notes + pytorch_notes:
+    print(f"{note}.  ")
+print()
+print("| case | VGG19 layers | GradScope fwd ms | PyTorch fwd ms | fwd ratio "
+      "| GradScope fwd+bwd ms | PyTorch fwd+bwd ms | fwd+bwd ratio | GradScope GFLOP/s |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for case, ours in gradscope.items():
+    theirs = pytorch[case]
+    forward_ratio = float(ours["forward_ms"]) / float(theirs["forward_ms"])
+    train_ratio = float(ours["train_ms"]) / float(theirs["train_ms"])
+    print(f"| {case} | {ours['layers']} | {float(ours['forward_ms']):.2f} | {float(theirs['forward_ms']):.2f} "
+          f"| {forward_ratio:.2f} | {float(ours['train_ms']):.2f} | {float(theirs['train_ms']):.2f} "
+          f"| {train_ratio:.2f} | {float(ours['train_gflops']):.1f} |")
+PYTHON

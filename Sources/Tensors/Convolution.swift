@@ -1,0 +1,341 @@
+import CDNNL
+
+/// 2-D convolution (cross-correlation, as PyTorch) of `x` `[N, C_in, H, W]` with `weight`
+/// `[C_out, C_in / groups, kH, kW]` and optional `bias` `[C_out]`, giving `[N, C_out, H_out, W_out]`
+/// with `H_out = (H + 2 * padding - dilation * (kH - 1) - 1) / stride + 1`.
+public func conv2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor?, stride: Size2 = Size2(1), padding: Size2 = Size2(0),
+    dilation: Size2 = Size2(1), groups: Int = 1
+) -> Tensor {
+    let configuration = ConvolutionConfiguration(
+        inputShape: x.shape, weightShape: weight.shape, biasShape: bias?.shape, stride: stride, padding: padding,
+        dilation: dilation, groups: groups)
+    let output = Tensor.uninitialized(configuration.outputShape)
+
+    OneDNN.shared.withExclusiveAccess {
+        ConvolutionPlan.cached(configuration).forward(x: x, weight: weight, bias: bias, output: output)
+    }
+
+    var inputs = [x, weight]
+    if let bias {
+        inputs.append(bias)
+    }
+    return Tensor.recordOperation(output, inputs: inputs) { gradient in
+        let gradients = OneDNN.shared.withExclusiveAccess {
+            ConvolutionPlan.cached(configuration).backward(
+                outputGradient: gradient, x: x, weight: weight, computesInputGradient: x.requiresGradient,
+                computesParameterGradients: weight.requiresGradient || bias?.requiresGradient == true)
+        }
+        var result = [gradients.input, gradients.weight]
+        if bias != nil {
+            result.append(gradients.bias)
+        }
+        return result
+    }
+}
+
+/// Everything that selects a convolution primitive: shapes and hyper-parameters.
+struct ConvolutionConfiguration: Hashable {
+    var batch: Int
+    var inputChannels: Int
+    var inputSize: Size2
+    var outputChannels: Int
+    var kernel: Size2
+    var stride: Size2
+    var padding: Size2
+    var dilation: Size2
+    var groups: Int
+    var hasBias: Bool
+    var outputSize: Size2
+
+    init(
+        inputShape: [Int], weightShape: [Int], biasShape: [Int]?, stride: Size2, padding: Size2, dilation: Size2,
+        groups: Int
+    ) {
+        precondition(inputShape.count == 4, "conv2d: x must be [N, C, H, W], got shape \(inputShape)")
+        precondition(weightShape.count == 4, "conv2d: weight must be [C_out, C_in / groups, kH, kW], got shape \(weightShape)")
+        precondition(groups >= 1, "conv2d: groups must be at least 1, got \(groups)")
+        precondition(stride.height >= 1 && stride.width >= 1, "conv2d: stride must be positive, got \(stride)")
+        precondition(padding.height >= 0 && padding.width >= 0, "conv2d: padding must not be negative, got \(padding)")
+        precondition(dilation.height >= 1 && dilation.width >= 1, "conv2d: dilation must be positive, got \(dilation)")
+
+        batch = inputShape[0]
+        inputChannels = inputShape[1]
+        inputSize = Size2(inputShape[2], inputShape[3])
+        outputChannels = weightShape[0]
+        kernel = Size2(weightShape[2], weightShape[3])
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        hasBias = biasShape != nil
+
+        precondition(
+            inputChannels % groups == 0 && outputChannels % groups == 0,
+            "conv2d: groups \(groups) must divide input channels \(inputChannels) and output channels \(outputChannels)")
+        precondition(
+            weightShape[1] * groups == inputChannels,
+            "conv2d: weight shape \(weightShape) expects \(weightShape[1] * groups) input channels with groups \(groups), x has \(inputChannels)")
+        if let biasShape {
+            precondition(biasShape == [outputChannels], "conv2d: bias must have shape [\(outputChannels)], got \(biasShape)")
+        }
+
+        let extentHeight = dilation.height * (kernel.height - 1) + 1
+        let extentWidth = dilation.width * (kernel.width - 1) + 1
+        let paddedHeight = inputSize.height + 2 * padding.height
+        let paddedWidth = inputSize.width + 2 * padding.width
+        precondition(
+            paddedHeight >= extentHeight && paddedWidth >= extentWidth,
+            "conv2d: the dilated kernel (\(extentHeight), \(extentWidth)) is larger than the padded input (\(paddedHeight), \(paddedWidth))")
+        outputSize = Size2((paddedHeight - extentHeight) / stride.height + 1, (paddedWidth - extentWidth) / stride.width + 1)
+    }
+
+    var inputShape: [Int] { [batch, inputChannels, inputSize.height, inputSize.width] }
+    var outputShape: [Int] { [batch, outputChannels, outputSize.height, outputSize.width] }
+    var weightShape: [Int] { [outputChannels, inputChannels / groups, kernel.height, kernel.width] }
+
+    /// The weight dimensions passed to oneDNN: grouped convolutions get a leading group axis,
+    /// which leaves PyTorch's `[C_out, C_in / groups, kH, kW]` memory layout unchanged.
+    var oneDNNWeightDimensions: [Int] {
+        if groups == 1 {
+            return weightShape
+        }
+        return [groups, outputChannels / groups, inputChannels / groups, kernel.height, kernel.width]
+    }
+
+    var plainWeightTag: dnnl_format_tag_t { groups == 1 ? dnnl_oihw : dnnl_goihw }
+}
+
+/// The oneDNN primitives for one convolution configuration, with the reorders between plain
+/// NCHW / OIHW tensors and the blocked layouts the primitives choose. Backward primitives are
+/// created on first use.
+///
+/// NOTE: every call reorders its plain inputs into blocked layouts and its results back. Keeping
+/// activations blocked between layers would remove most of these reorders.
+final class ConvolutionPlan {
+    private let configuration: ConvolutionConfiguration
+    private let forwardPrimitive: OneDNNPrimitive
+    private let forwardSource: LayoutAdapter
+    private let forwardWeights: LayoutAdapter
+    private let forwardDestination: LayoutAdapter
+    private let biasMemory: OneDNNMemory?
+
+    private var dataGradientPlan: DataGradientPlan?
+    private var weightGradientPlan: WeightGradientPlan?
+
+    private struct DataGradientPlan {
+        let primitive: OneDNNPrimitive
+        let outputGradient: LayoutAdapter
+        let weights: LayoutAdapter
+        let inputGradient: LayoutAdapter
+    }
+
+    private struct WeightGradientPlan {
+        let primitive: OneDNNPrimitive
+        let source: LayoutAdapter
+        let outputGradient: LayoutAdapter
+        let weightGradient: LayoutAdapter
+        let biasGradient: OneDNNMemory?
+    }
+
+    /// Returns the plan for `configuration`, built on first use. Call it inside `OneDNN.withExclusiveAccess`.
+    static func cached(_ configuration: ConvolutionConfiguration) -> ConvolutionPlan {
+        OneDNN.shared.plan(for: configuration) { ConvolutionPlan(configuration) }
+    }
+
+    private init(_ configuration: ConvolutionConfiguration) {
+        self.configuration = configuration
+
+        var sourceAny = oneDNNMemoryDescriptor(configuration.inputShape, dnnl_format_tag_any)
+        var weightsAny = oneDNNMemoryDescriptor(configuration.oneDNNWeightDimensions, dnnl_format_tag_any)
+        var destinationAny = oneDNNMemoryDescriptor(configuration.outputShape, dnnl_format_tag_any)
+        // A zero memory descriptor disables oneDNN's bias term.
+        var bias = configuration.hasBias ? oneDNNMemoryDescriptor([configuration.outputChannels], dnnl_x) : dnnl_memory_desc_t()
+        var strides = oneDNNDimensions([configuration.stride.height, configuration.stride.width])
+        // oneDNN counts dilation from 0 (no gaps), PyTorch from 1.
+        var dilates = oneDNNDimensions([configuration.dilation.height - 1, configuration.dilation.width - 1])
+        var padding = oneDNNDimensions([configuration.padding.height, configuration.padding.width])
+
+        var descriptor = dnnl_convolution_desc_t()
+        let status = withDimensionPointers(&strides, &dilates, &padding) { strides, dilates, padding in
+            dnnl_dilated_convolution_forward_desc_init(
+                &descriptor, dnnl_forward_training, dnnl_convolution_direct, &sourceAny, &weightsAny,
+                &bias, &destinationAny, strides, dilates, padding, padding)
+        }
+        checkOneDNN(status, "dnnl_dilated_convolution_forward_desc_init for \(configuration)")
+        forwardPrimitive = OneDNNPrimitive(operation: descriptor, name: "convolution forward")
+
+        forwardSource = LayoutAdapter(
+            plain: configuration.plainSourceDescriptor,
+            primitiveLayout: forwardPrimitive.memoryDescriptor(dnnl_query_src_md), direction: .input)
+        forwardWeights = LayoutAdapter(
+            plain: configuration.plainWeightsDescriptor,
+            primitiveLayout: forwardPrimitive.memoryDescriptor(dnnl_query_weights_md), direction: .input)
+        forwardDestination = LayoutAdapter(
+            plain: configuration.plainDestinationDescriptor,
+            primitiveLayout: forwardPrimitive.memoryDescriptor(dnnl_query_dst_md), direction: .output)
+        biasMemory = configuration.hasBias ? OneDNNMemory(bias, allocate: false) : nil
+    }
+
+    func forward(x: Tensor, weight: Tensor, bias: Tensor?, output: Tensor) {
+        forwardSource.prepare(x)
+        forwardWeights.prepare(weight)
+        forwardDestination.prepare(output)
+        var arguments = [
+            (OneDNNArgument.source, forwardSource.primitiveMemory),
+            (OneDNNArgument.weights, forwardWeights.primitiveMemory),
+            (OneDNNArgument.destination, forwardDestination.primitiveMemory),
+        ]
+        if let bias, let biasMemory {
+            biasMemory.bind(bias.storage.pointer)
+            arguments.append((OneDNNArgument.bias, biasMemory))
+        }
+
+        withExtendedLifetime((x, weight, bias, output)) {
+            OneDNN.shared.execute(forwardPrimitive.primitive, arguments)
+            forwardDestination.finish()
+        }
+    }
+
+    /// Computes the gradients with respect to the input `[N, C_in, H, W]`, the weight
+    /// `[C_out, C_in / groups, kH, kW]` and the bias `[C_out]`. Each is computed only on request,
+    /// and the bias gradient only when the convolution has a bias.
+    func backward(
+        outputGradient: Tensor, x: Tensor, weight: Tensor, computesInputGradient: Bool, computesParameterGradients: Bool
+    ) -> (input: Tensor?, weight: Tensor?, bias: Tensor?) {
+        var inputGradient: Tensor?
+        var weightGradient: Tensor?
+        var biasGradient: Tensor?
+        // The output gradient reordered for the data pass, when the weights pass can read it as is.
+        var sharedOutputGradient: OneDNNMemory?
+
+        if computesInputGradient {
+            let plan = dataGradientPlan ?? makeDataGradientPlan()
+            dataGradientPlan = plan
+            let result = Tensor.uninitialized(configuration.inputShape)
+            plan.outputGradient.prepare(outputGradient)
+            plan.weights.prepare(weight)
+            plan.inputGradient.prepare(result)
+            let arguments = [
+                (OneDNNArgument.diffDestination, plan.outputGradient.primitiveMemory),
+                (OneDNNArgument.weights, plan.weights.primitiveMemory),
+                (OneDNNArgument.diffSource, plan.inputGradient.primitiveMemory),
+            ]
+            withExtendedLifetime((outputGradient, weight)) {
+                OneDNN.shared.execute(plan.primitive.primitive, arguments)
+                plan.inputGradient.finish()
+            }
+            inputGradient = result
+            sharedOutputGradient = plan.outputGradient.primitiveMemory
+        }
+
+        if computesParameterGradients {
+            let plan = weightGradientPlan ?? makeWeightGradientPlan()
+            weightGradientPlan = plan
+            let weightResult = Tensor.uninitialized(configuration.weightShape)
+            let biasResult = configuration.hasBias ? Tensor.uninitialized([configuration.outputChannels]) : nil
+
+            plan.source.prepare(x)
+            var outputGradientMemory: OneDNNMemory
+            if let sharedOutputGradient, sameLayout(sharedOutputGradient, plan.outputGradient.primitiveMemory) {
+                outputGradientMemory = sharedOutputGradient
+            } else {
+                plan.outputGradient.prepare(outputGradient)
+                outputGradientMemory = plan.outputGradient.primitiveMemory
+            }
+            plan.weightGradient.prepare(weightResult)
+            var arguments = [
+                (OneDNNArgument.source, plan.source.primitiveMemory),
+                (OneDNNArgument.diffDestination, outputGradientMemory),
+                (OneDNNArgument.diffWeights, plan.weightGradient.primitiveMemory),
+            ]
+            if let biasResult, let memory = plan.biasGradient {
+                memory.bind(biasResult.storage.pointer)
+                arguments.append((OneDNNArgument.diffBias, memory))
+            }
+            withExtendedLifetime((outputGradient, x)) {
+                OneDNN.shared.execute(plan.primitive.primitive, arguments)
+                plan.weightGradient.finish()
+            }
+            weightGradient = weightResult
+            biasGradient = biasResult
+        }
+        return (inputGradient, weightGradient, biasGradient)
+    }
+
+    private func sameLayout(_ first: OneDNNMemory, _ second: OneDNNMemory) -> Bool {
+        var firstDescriptor = first.descriptor
+        var secondDescriptor = second.descriptor
+        return dnnl_memory_desc_equal(&firstDescriptor, &secondDescriptor) != 0
+    }
+
+    private func makeDataGradientPlan() -> DataGradientPlan {
+        var sourceAny = oneDNNMemoryDescriptor(configuration.inputShape, dnnl_format_tag_any)
+        var weightsAny = oneDNNMemoryDescriptor(configuration.oneDNNWeightDimensions, dnnl_format_tag_any)
+        var destinationAny = oneDNNMemoryDescriptor(configuration.outputShape, dnnl_format_tag_any)
+        var strides = oneDNNDimensions([configuration.stride.height, configuration.stride.width])
+        var dilates = oneDNNDimensions([configuration.dilation.height - 1, configuration.dilation.width - 1])
+        var padding = oneDNNDimensions([configuration.padding.height, configuration.padding.width])
+
+        var descriptor = dnnl_convolution_desc_t()
+        let status = withDimensionPointers(&strides, &dilates, &padding) { strides, dilates, padding in
+            dnnl_dilated_convolution_backward_data_desc_init(
+                &descriptor, dnnl_convolution_direct, &sourceAny, &weightsAny, &destinationAny, strides, dilates,
+                padding, padding)
+        }
+        checkOneDNN(status, "dnnl_dilated_convolution_backward_data_desc_init for \(configuration)")
+        let primitive = OneDNNPrimitive(operation: descriptor, hint: forwardPrimitive, name: "convolution backward data")
+
+        return DataGradientPlan(
+            primitive: primitive,
+            outputGradient: LayoutAdapter(
+                plain: configuration.plainDestinationDescriptor,
+                primitiveLayout: primitive.memoryDescriptor(dnnl_query_diff_dst_md), direction: .input),
+            weights: LayoutAdapter(
+                plain: configuration.plainWeightsDescriptor,
+                primitiveLayout: primitive.memoryDescriptor(dnnl_query_weights_md), direction: .input),
+            inputGradient: LayoutAdapter(
+                plain: configuration.plainSourceDescriptor,
+                primitiveLayout: primitive.memoryDescriptor(dnnl_query_diff_src_md), direction: .output))
+    }
+
+    private func makeWeightGradientPlan() -> WeightGradientPlan {
+        var sourceAny = oneDNNMemoryDescriptor(configuration.inputShape, dnnl_format_tag_any)
+        var weightsAny = oneDNNMemoryDescriptor(configuration.oneDNNWeightDimensions, dnnl_format_tag_any)
+        var destinationAny = oneDNNMemoryDescriptor(configuration.outputShape, dnnl_format_tag_any)
+        // A zero memory descriptor disables oneDNN's bias term.
+        var bias = configuration.hasBias ? oneDNNMemoryDescriptor([configuration.outputChannels], dnnl_x) : dnnl_memory_desc_t()
+        var strides = oneDNNDimensions([configuration.stride.height, configuration.stride.width])
+        var dilates = oneDNNDimensions([configuration.dilation.height - 1, configuration.dilation.width - 1])
+        var padding = oneDNNDimensions([configuration.padding.height, configuration.padding.width])
+        let hasBias = configuration.hasBias
+
+        var descriptor = dnnl_convolution_desc_t()
+        let status = withDimensionPointers(&strides, &dilates, &padding) { strides, dilates, padding in
+            dnnl_dilated_convolution_backward_weights_desc_init(
+                &descriptor, dnnl_convolution_direct, &sourceAny, &weightsAny, &bias, &destinationAny,
+                strides, dilates, padding, padding)
+        }
+        checkOneDNN(status, "dnnl_dilated_convolution_backward_weights_desc_init for \(configuration)")
+        let primitive = OneDNNPrimitive(operation: descriptor, hint: forwardPrimitive, name: "convolution backward weights")
+
+        return WeightGradientPlan(
+            primitive: primitive,
+            source: LayoutAdapter(
+                plain: configuration.plainSourceDescriptor,
+                primitiveLayout: primitive.memoryDescriptor(dnnl_query_src_md), direction: .input),
+            outputGradient: LayoutAdapter(
+                plain: configuration.plainDestinationDescriptor,
+                primitiveLayout: primitive.memoryDescriptor(dnnl_query_diff_dst_md), direction: .input),
+            weightGradient: LayoutAdapter(
+                plain: configuration.plainWeightsDescriptor,
+                primitiveLayout: primitive.memoryDescriptor(dnnl_query_diff_weights_md), direction: .output),
+            biasGradient: hasBias ? OneDNNMemory(bias, allocate: false) : nil)
+    }
+}
+
+extension ConvolutionConfiguration {
+    var plainSourceDescriptor: dnnl_memory_desc_t { oneDNNMemoryDescriptor(inputShape, dnnl_nchw) }
+    var plainDestinationDescriptor: dnnl_memory_desc_t { oneDNNMemoryDescriptor(outputShape, dnnl_nchw) }
+    var plainWeightsDescriptor: dnnl_memory_desc_t { oneDNNMemoryDescriptor(oneDNNWeightDimensions, plainWeightTag) }
+}

@@ -1,0 +1,142 @@
+import TestSupport
+import XCTest
+
+@testable import Tensors
+
+/// One convolution setting to test, small enough for finite differences.
+private struct ConvolutionCase {
+    var name: String
+    var inputShape: [Int]
+    var outputChannels: Int
+    var kernel: Size2
+    var stride = Size2(1)
+    var padding = Size2(0)
+    var dilation = Size2(1)
+    var groups = 1
+    var hasBias = true
+
+    var weightShape: [Int] { [outputChannels, inputShape[1] / groups, kernel.height, kernel.width] }
+}
+
+private let convolutionCases: [ConvolutionCase] = [
+    ConvolutionCase(name: "plain 3x3", inputShape: [2, 3, 5, 5], outputChannels: 4, kernel: Size2(3)),
+    ConvolutionCase(name: "padding 1", inputShape: [2, 3, 4, 4], outputChannels: 2, kernel: Size2(3), padding: Size2(1)),
+    ConvolutionCase(
+        name: "stride 2 uneven", inputShape: [1, 2, 7, 6], outputChannels: 3, kernel: Size2(3, 2), stride: Size2(2),
+        padding: Size2(1, 0)),
+    ConvolutionCase(
+        name: "dilation 2", inputShape: [1, 2, 7, 7], outputChannels: 3, kernel: Size2(3), padding: Size2(2),
+        dilation: Size2(2)),
+    ConvolutionCase(name: "groups 2", inputShape: [2, 4, 5, 5], outputChannels: 6, kernel: Size2(3), padding: Size2(1), groups: 2),
+    ConvolutionCase(name: "depthwise", inputShape: [1, 3, 5, 5], outputChannels: 3, kernel: Size2(3), groups: 3),
+    ConvolutionCase(name: "1x1 no bias", inputShape: [2, 5, 3, 3], outputChannels: 4, kernel: Size2(1), hasBias: false),
+    ConvolutionCase(
+        name: "all options", inputShape: [1, 4, 8, 7], outputChannels: 2, kernel: Size2(3, 2), stride: Size2(2, 1),
+        padding: Size2(1, 2), dilation: Size2(1, 2), groups: 2),
+]
+
+/// Direct 7-loop cross-correlation, the definition that `conv2d` must match.
+private func referenceConvolution(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ setting: ConvolutionCase) -> [Float] {
+    let (batch, inputChannels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (outputChannels, kernelHeight, kernelWidth) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    let channelsPerGroup = inputChannels / setting.groups
+    let outputsPerGroup = outputChannels / setting.groups
+    let outputHeight = (height + 2 * setting.padding.height - setting.dilation.height * (kernelHeight - 1) - 1) / setting.stride.height + 1
+    let outputWidth = (width + 2 * setting.padding.width - setting.dilation.width * (kernelWidth - 1) - 1) / setting.stride.width + 1
+
+    var result: [Float] = []
+    for n in 0..<batch {
+        for outputChannel in 0..<outputChannels {
+            let group = outputChannel / outputsPerGroup
+            for outputRow in 0..<outputHeight {
+                for outputColumn in 0..<outputWidth {
+                    var total = Double(bias?[outputChannel] ?? 0)
+                    for groupChannel in 0..<channelsPerGroup {
+                        for kernelRow in 0..<kernelHeight {
+                            for kernelColumn in 0..<kernelWidth {
+                                let row = outputRow * setting.stride.height - setting.padding.height + kernelRow * setting.dilation.height
+                                let column = outputColumn * setting.stride.width - setting.padding.width + kernelColumn * setting.dilation.width
+                                guard row >= 0, row < height, column >= 0, column < width else {
+                                    continue
+                                }
+                                let input = x[n, group * channelsPerGroup + groupChannel, row, column]
+                                total += Double(input) * Double(weight[outputChannel, groupChannel, kernelRow, kernelColumn])
+                            }
+                        }
+                    }
+                    result.append(Float(total))
+                }
+            }
+        }
+    }
+    return result
+}
+
+final class ConvolutionTests: XCTestCase {
+    private func makeInputs(_ setting: ConvolutionCase, seed: UInt64) -> (x: Tensor, weight: Tensor, bias: Tensor?) {
+        var generator = RandomGenerator(seed: seed)
+        let x = Tensor.randomNormal(setting.inputShape, generator: &generator)
+        let weight = Tensor.randomNormal(setting.weightShape, standardDeviation: 0.5, generator: &generator)
+        let bias = setting.hasBias ? Tensor.randomNormal([setting.outputChannels], generator: &generator) : nil
+        return (x, weight, bias)
+    }
+
+    private func convolve(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ setting: ConvolutionCase) -> Tensor {
+        conv2d(
+            x, weight: weight, bias: bias, stride: setting.stride, padding: setting.padding, dilation: setting.dilation,
+            groups: setting.groups)
+    }
+
+    func testForwardMatchesDirectLoops() {
+        for (index, setting) in convolutionCases.enumerated() {
+            let (x, weight, bias) = makeInputs(setting, seed: UInt64(10 + index))
+            let output = convolve(x, weight, bias, setting)
+            let expected = referenceConvolution(x, weight, bias, setting)
+            assertClose(output.scalars, expected, setting.name)
+        }
+    }
+
+    func testOutputShapeFollowsFormula() {
+        let setting = convolutionCases[7]
+        let (x, weight, bias) = makeInputs(setting, seed: 3)
+        let output = convolve(x, weight, bias, setting)
+        // H: (8 + 2 - 1 * 2 - 1) / 2 + 1 = 4; W: (7 + 4 - 2 * 1 - 1) / 1 + 1 = 9.
+        XCTAssertEqual(output.shape, [1, 2, 4, 9])
+    }
+
+    func testGradientsMatchFiniteDifferences() {
+        for (index, setting) in convolutionCases.enumerated() {
+            let (x, weight, bias) = makeInputs(setting, seed: UInt64(20 + index))
+            var inputs = [x, weight]
+            if let bias {
+                inputs.append(bias)
+            }
+            let result = checkGradients(of: inputs, step: 1e-2) { tensors in
+                self.convolve(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
+            }
+            XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)")
+        }
+    }
+
+    func testGradientSkipsInputWithoutGradient() {
+        let setting = convolutionCases[1]
+        let (x, weight, bias) = makeInputs(setting, seed: 5)
+        weight.requiresGradient = true
+        let output = convolve(x, weight, bias, setting)
+        sum(output).backward()
+        XCTAssertNil(x.grad)
+        XCTAssertNotNil(weight.grad)
+        XCTAssertNil(bias?.grad)
+    }
+
+    func testRepeatedCallsReuseCachedPlan() {
+        // A second call of the same configuration runs through the cached primitives and
+        // buffers; it must not see anything of the first call's tensors.
+        let setting = convolutionCases[4]
+        let first = makeInputs(setting, seed: 6)
+        let second = makeInputs(setting, seed: 7)
+        _ = convolve(first.x, first.weight, first.bias, setting)
+        let output = convolve(second.x, second.weight, second.bias, setting)
+        assertClose(output.scalars, referenceConvolution(second.x, second.weight, second.bias, setting), "second call")
+    }
+}
