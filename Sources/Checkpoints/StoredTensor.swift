@@ -3,7 +3,7 @@ import Tensors
 
 /// A tensor as a file stores it: a name, an element type, a shape and the raw bytes.
 ///
-/// `data` holds exactly `elementCount * dtype.elementSize` bytes, little-endian, in row-major
+/// `data` contains exactly `elementCount * dtype.elementSize` bytes, little-endian, in row-major
 /// (contiguous) order. It may be a zero-copy slice of a memory-mapped file, so index it from
 /// `data.startIndex`, or use `withUnsafeBytes`.
 public struct StoredTensor {
