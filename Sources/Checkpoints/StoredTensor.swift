@@ -1,6 +1,11 @@
 import Foundation
 import Tensors
 
+// Float32 data is copied between files and tensors without byte swapping.
+#if _endian(big)
+#error("the Checkpoints module supports little-endian hosts only")
+#endif
+
 /// A tensor as a file stores it: a name, an element type, a shape and the raw bytes.
 ///
 /// `data` contains exactly `elementCount * dtype.elementSize` bytes, little-endian, in row-major
