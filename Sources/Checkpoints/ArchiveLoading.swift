@@ -3,8 +3,8 @@ import Foundation
 /// Loads a safetensors file or a PyTorch checkpoint (`torch.save`, zip or legacy format), choosing
 /// the format by content, not by file extension:
 /// - a zip archive (`PK\u{3}\u{4}`) is read as a `torch.save` zip checkpoint;
-/// - a pickle whose first value is PyTorch's magic number is read as a legacy checkpoint;
-/// - an 8-byte header length followed by `{` is read as safetensors.
+/// - an 8-byte header length followed by `{` is read as safetensors;
+/// - a pickle whose first value is PyTorch's magic number is read as a legacy checkpoint.
 ///
 /// Nested dicts in a checkpoint flatten to dotted names, and a `{'state_dict': ...}` or
 /// `{'model': ...}` wrapper is unwrapped; non-tensor entries are skipped. Strided tensors are copied
@@ -29,20 +29,20 @@ public func loadTensorArchive(at url: URL) throws -> TensorArchive {
     }
 }
 
-/// The format of file contents, judged by their first bytes, or nil when none matches.
+/// Detects the format of file contents from their first bytes, returning nil when none matches.
 func detectFormat(of contents: Data) -> TensorArchiveFormat? {
-    let prefix = [UInt8](contents.prefix(16))
+    let prefix = [UInt8](contents.prefix(32))
     if prefix.starts(with: [0x50, 0x4B, 0x03, 0x04]) || prefix.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
         return .torchZip
     }
-    // `torch.save` writes the magic number as PROTO n, LONG1 10, then its 10 bytes.
-    if prefix.count >= 14, prefix[0] == 0x80, prefix[2] == 0x8A, prefix[3] == 0x0A,
-        Array(prefix[4..<14]) == legacyTorchMagicBytes
-    {
-        return .torchLegacy
-    }
     if prefix.count >= 9, prefix[8] == UInt8(ascii: "{") {
         return .safetensors
+    }
+    // `torch.save` pickles the magic number first: PROTO, a FRAME header at protocol 4 and
+    // newer, then LONG1 with its 10 bytes.
+    let magicOpcode: [UInt8] = [0x8A, 0x0A] + legacyTorchMagicBytes
+    if prefix.first == 0x80, let start = prefix.indices.first(where: { prefix[$0...].starts(with: magicOpcode) }), start <= 11 {
+        return .torchLegacy
     }
     return nil
 }

@@ -60,7 +60,7 @@ public enum CheckpointError: Error, CustomStringConvertible, LocalizedError, Equ
                 + "(supported: \(supported)); convert the tensor before saving"
         case .storageTooShort(let path, let entry, let required, let available):
             return "'\(path)', entry '\(entry)': the tensor needs \(required) elements of its storage, "
-                + "but the storage holds \(available)"
+                + "but the storage contains \(available)"
         case .corruptMember(let path, let member, let detail):
             return "'\(path)', zip member '\(member)': \(detail)"
         case .invalidPickle(let path, let member, let error):

@@ -112,7 +112,7 @@ extension PickleMachine {
 
     // MARK: Calls
 
-    /// The text of a `str`, or of a Python 2 `str` that arrived as bytes (dtype codes, byte orders).
+    /// Returns the text of a `str`, or of a Python 2 `str` that arrived as bytes (dtype codes, byte orders).
     private func asciiText(_ value: PickleValue) -> String? {
         switch value {
         case .string(let text):
@@ -136,6 +136,7 @@ extension PickleMachine {
             guard let elements = pair.elements, elements.count == 2, let key = PickleKey(elements[0]) else {
                 throw malformed("OrderedDict needs (key, value) pairs with hashable keys")
             }
+            markContained(elements[1])
             dictionary.setValue(elements[1], forKey: key)
         }
         return .dictionary(dictionary)

@@ -158,8 +158,11 @@ public final class PickleList {
     /// The elements in order.
     public internal(set) var elements: [PickleValue] = []
 
-    /// The nesting depth of the list, counting itself, as far as the unpickler tracked it.
+    /// The nesting depth of the list, counting itself.
     var depth = 1
+
+    /// Whether the list is inside another container, after which the unpickler rejects changes to it.
+    var isContained = false
 
     init() {}
 }
@@ -173,8 +176,11 @@ public final class PickleDictionary {
 
     private var indexByKey: [PickleKey: Int] = [:]
 
-    /// The nesting depth of the dictionary, counting itself, as far as the unpickler tracked it.
+    /// The nesting depth of the dictionary, counting itself.
     var depth = 1
+
+    /// Whether the dictionary is inside another container, after which the unpickler rejects changes to it.
+    var isContained = false
 
     init() {}
 
@@ -232,7 +238,7 @@ public final class NumpyArray {
         data.count / dtype.elementSize
     }
 
-    /// The array as a stored tensor with the given name.
+    /// Wraps the array's bytes in a stored tensor with the given name.
     public func storedTensor(name: String) -> StoredTensor {
         StoredTensor(name: name, dtype: dtype, shape: shape, data: data)
     }

@@ -4,7 +4,7 @@ import Tensors
 /// The largest header that is accepted, the same limit as the reference implementation (safetensors 0.8).
 let safetensorsMaximumHeaderLength = 100_000_000
 
-/// The header key that holds the string-to-string metadata map.
+/// The header key of the string-to-string metadata map.
 let safetensorsMetadataKey = "__metadata__"
 
 /// Reads a safetensors file: an 8-byte little-endian header length, a JSON header that maps each
@@ -31,7 +31,7 @@ func parseSafetensors(_ contents: Data, path: String) throws -> TensorArchive {
     guard declaredLength <= UInt64(available) else {
         throw CheckpointError.invalidHeader(
             path: path,
-            detail: "the header length field says \(declaredLength) bytes, but only \(available) bytes follow it; "
+            detail: "the header length field is \(declaredLength) bytes, but only \(available) bytes follow it; "
                 + "the file is truncated or not a safetensors file")
     }
     let headerLength = Int(declaredLength)

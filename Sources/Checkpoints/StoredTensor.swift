@@ -1,9 +1,14 @@
 import Foundation
 import Tensors
 
+// Float32 data is copied between files and tensors without byte swapping.
+#if _endian(big)
+#error("the Checkpoints module supports little-endian hosts only")
+#endif
+
 /// A tensor as a file stores it: a name, an element type, a shape and the raw bytes.
 ///
-/// `data` holds exactly `elementCount * dtype.elementSize` bytes, little-endian, in row-major
+/// `data` contains exactly `elementCount * dtype.elementSize` bytes, little-endian, in row-major
 /// (contiguous) order. It may be a zero-copy slice of a memory-mapped file, so index it from
 /// `data.startIndex`, or use `withUnsafeBytes`.
 public struct StoredTensor {
@@ -52,8 +57,8 @@ public struct StoredTensor {
 
     /// Converts the elements to a new float32 tensor of the same shape.
     ///
-    /// F16 and BF16 convert exactly; F64 rounds to nearest; integers convert as `Float(value)`,
-    /// which rounds integers above 2^24 in magnitude; BOOL becomes 0 or 1.
+    /// F16 and BF16 convert exactly, and F64 rounds to nearest. Integers convert as `Float(value)`,
+    /// which rounds those above 2^24 in magnitude. BOOL becomes 0 or 1.
     /// - Throws: `CheckpointError.valueOutOfRange` when a finite F64 value is too large for float32.
     public func floatTensor() throws -> Tensor {
         let result = Tensor.uninitialized(shape)
@@ -116,7 +121,7 @@ public struct StoredTensor {
         return result
     }
 
-    /// The elements of an integer or BOOL tensor as `Int64`, in row-major order; nil for float dtypes.
+    /// Reads the elements of an integer or BOOL tensor as `Int64` in row-major order, or returns nil for float dtypes.
     public func integerValues() -> [Int64]? {
         let count = elementCount
         return data.withUnsafeBytes { (source: UnsafeRawBufferPointer) -> [Int64]? in
@@ -137,7 +142,7 @@ public struct StoredTensor {
         }
     }
 
-    /// The product of `shape`, or nil when a size is negative or the product overflows `Int`.
+    /// Returns the product of `shape`, or nil when a size is negative or the product overflows `Int`.
     static func elementCount(of shape: [Int]) -> Int? {
         var count = 1
         for size in shape {

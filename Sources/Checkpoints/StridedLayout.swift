@@ -50,7 +50,7 @@ struct StridedLayout {
 
     /// Copies the view's elements into new contiguous row-major bytes.
     ///
-    /// The caller has checked that `source` holds `requiredStorageCount` elements of `elementSize` bytes.
+    /// The caller has checked that `source` contains `requiredStorageCount` elements of `elementSize` bytes.
     func gather(from source: UnsafeRawBufferPointer, elementSize: Int) -> Data {
         let count = elementCount ?? 0
         var result = Data(count: count * elementSize)

@@ -13,7 +13,7 @@ public enum TensorArchiveFormat: String, Sendable {
     case memory
 }
 
-/// An ordered map from names to stored tensors, with string metadata: a state dict as a file holds it.
+/// An ordered map from names to stored tensors, with string metadata: a state dict as a file stores it.
 public struct TensorArchive {
     /// The tensors in file order.
     public private(set) var tensors: [StoredTensor]
@@ -62,7 +62,7 @@ public struct TensorArchive {
         return tensors[index]
     }
 
-    /// Whether a tensor with this name exists.
+    /// Returns whether a tensor with this name exists.
     public func contains(_ name: String) -> Bool {
         indexByName[name] != nil
     }
@@ -78,8 +78,8 @@ public struct TensorArchive {
         tensors.map { TensorListingEntry(name: $0.name, dtype: $0.dtype, shape: $0.shape, byteCount: $0.data.count) }
     }
 
-    /// The listing as text, one tensor per line with aligned columns, e.g.
-    /// `features.0.weight  F32  [8, 3, 3, 3]`, followed by a total line.
+    /// Formats the listing as text, one tensor per line with aligned columns, e.g.
+    /// `features.0.weight  F32  [8, 3, 3, 3]`, followed by a line with the totals.
     public func formattedListing() -> String {
         let rows = listing
         let nameWidth = rows.map(\.name.count).max() ?? 0

@@ -9,7 +9,7 @@ private let legacyTorchProtocolVersion = 1001
 /// The deepest dict nesting that flattening follows.
 private let maximumFlattenDepth = 100
 
-/// Reads a `torch.save` zip checkpoint: `<archive>/data.pkl` holds the pickled object, whose
+/// Reads a `torch.save` zip checkpoint. Its `<archive>/data.pkl` contains the pickled object, whose
 /// persistent ids `('storage', storage_type, key, location, numel)` name the raw little-endian
 /// storages `<archive>/data/<key>`.
 func readTorchZipCheckpoint(_ contents: Data, path: String) throws -> TensorArchive {
@@ -45,8 +45,8 @@ func readTorchZipCheckpoint(_ contents: Data, path: String) throws -> TensorArch
         throw CheckpointError.invalidPickle(path: path, member: pickleMember.name, error: error)
     }
 
-    // NOTE: the CRC of stored storages is not checked, so that large mapped files are not read
-    // in full at load time; deflated storages are checked as they are inflated.
+    // NOTE: the CRC of stored (uncompressed) storages is not checked, so that loading does not read
+    // every page of a large mapped file. Deflated storages are checked as they are inflated.
     var storageCache: [String: Data] = [:]
     let storageData: (TorchStorageReference) throws -> Data = { storage in
         if let cached = storageCache[storage.key] {
@@ -83,10 +83,12 @@ private func storageDType(_ storageType: PickleValue) throws -> DType {
     return dtype
 }
 
-/// Reads a legacy `torch.save(..., _use_new_zipfile_serialization=False)` file: pickles of the magic
-/// number, the protocol version (1001) and the system info, then the object (persistent ids
-/// `('storage', type, root_key, location, numel, view_metadata)`), then the list of storage keys,
-/// then each storage in that order as an 8-byte little-endian element count and the raw elements.
+/// Reads a legacy `torch.save(..., _use_new_zipfile_serialization=False)` file.
+///
+/// The file starts with pickles of the magic number, the protocol version (1001) and the system info.
+/// The object's pickle follows, with persistent ids `('storage', type, root_key, location, numel, view_metadata)`.
+/// Then comes the pickled list of storage keys, and finally each storage in that order, as an
+/// 8-byte little-endian element count followed by the raw elements.
 ///
 /// NOTE: the tar-based format of PyTorch before 0.1.10 is not supported.
 func readTorchLegacyCheckpoint(_ contents: Data, path: String) throws -> TensorArchive {
@@ -115,20 +117,16 @@ func readTorchLegacyCheckpoint(_ contents: Data, path: String) throws -> TensorA
         throw CheckpointError.invalidHeader(path: path, detail: "the checkpoint was saved big-endian, which is not supported")
     }
 
-    var storages: [String: TorchStorageReference] = [:]
+    // The element type of each storage key, from the persistent ids; the raw data that follows
+    // the pickles does not record it.
+    var storageTypes: [String: DType] = [:]
     var mainUnpickler = Unpickler()
     mainUnpickler.persistentLoad = { identifier in
         let reference = try legacyStorageReference(identifier)
-        if let known = storages[reference.key], known.dtype != reference.dtype {
+        if let known = storageTypes[reference.key], known != reference.dtype {
             throw PickleError.malformed(detail: "the storage '\(reference.key)' is named with two element types", offset: 0)
         }
-        if reference.viewOffset == 0, storages[reference.key] == nil {
-            storages[reference.key] = reference
-        } else if storages[reference.key] == nil {
-            storages[reference.key] = TorchStorageReference(
-                key: reference.key, dtype: reference.dtype, location: reference.location,
-                elementCount: reference.viewOffset + reference.elementCount, viewOffset: 0)
-        }
+        storageTypes[reference.key] = reference.dtype
         return .torchStorage(reference)
     }
     let root = try loadPickle(mainUnpickler, "object")
@@ -142,8 +140,9 @@ func readTorchLegacyCheckpoint(_ contents: Data, path: String) throws -> TensorA
         guard let key = keyValue.string else {
             throw CheckpointError.invalidHeader(path: path, detail: "a storage key is a \(keyValue.typeName), not a string")
         }
-        guard let storage = storages[key] else {
-            throw CheckpointError.invalidEntry(path: path, entry: "storage \(key)", detail: "no tensor uses this storage, so its element type is unknown")
+        guard let dtype = storageTypes[key] else {
+            throw CheckpointError.invalidEntry(
+                path: path, entry: "storage \(key)", detail: "no tensor uses this storage, so its element type is unknown")
         }
         guard contents.count - offset >= 8 else {
             throw CheckpointError.truncated(path: path, detail: "the file ends before the size of storage '\(key)'")
@@ -151,13 +150,13 @@ func readTorchLegacyCheckpoint(_ contents: Data, path: String) throws -> TensorA
         let declared = contents.littleEndianUInt64(at: offset)
         offset += 8
         let available = UInt64(contents.count - offset)
-        guard declared <= available / UInt64(storage.dtype.elementSize) else {
+        guard declared <= available / UInt64(dtype.elementSize) else {
             throw CheckpointError.truncated(
                 path: path,
-                detail: "storage '\(key)' declares \(declared) elements of \(storage.dtype.elementSize) bytes, "
+                detail: "storage '\(key)' declares \(declared) elements of \(dtype.elementSize) bytes, "
                     + "but only \(available) bytes remain")
         }
-        let byteCount = Int(declared) * storage.dtype.elementSize
+        let byteCount = Int(declared) * dtype.elementSize
         let start = contents.startIndex + offset
         storageBytes[key] = contents[start..<(start + byteCount)]
         offset += byteCount
@@ -183,6 +182,7 @@ private func legacyStorageReference(_ identifier: PickleValue) throws -> TorchSt
     guard let key = fields[2].string, let location = fields[3].string, case .integer(let count) = fields[4], count >= 0 else {
         throw PickleError.malformed(detail: "a persistent id has a malformed key, location or element count", offset: 0)
     }
+    // NOTE: current PyTorch writes None here; no fixture covers view metadata, which older releases wrote.
     if case .none = fields[5] {
         return TorchStorageReference(key: key, dtype: dtype, location: location, elementCount: count, viewOffset: 0)
     }

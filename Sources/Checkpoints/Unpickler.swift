@@ -6,7 +6,7 @@ public struct UnpicklerLimits: Sendable {
     /// The deepest nesting of containers (tuples, lists, dicts) and of open MARKs.
     public var maximumDepth = 100
 
-    /// The most memo entries.
+    /// The maximum number of memo entries.
     public var maximumMemoCount = 1 << 20
 
     /// With `minimumAllocationBytes`, bounds the bytes the decoder may allocate:
@@ -45,7 +45,7 @@ public enum PickleError: Error, CustomStringConvertible, LocalizedError, Equatab
         case .truncated(let offset):
             return "the pickle ends at byte \(offset) before its STOP opcode; the file is truncated"
         case .unknownOpcode(let opcode, let offset):
-            return "byte \(offset) holds 0x\(String(opcode, radix: 16)), which is not a pickle opcode; the data is corrupt"
+            return "byte \(offset) is 0x\(String(opcode, radix: 16)), which is not a pickle opcode; the data is corrupt"
         case .unsupportedOpcode(let name, let offset):
             return "the opcode \(name) at byte \(offset) is not supported; re-save the data with pickle protocol 2 or newer"
         case .disallowedGlobal(let name, let offset):
@@ -166,7 +166,7 @@ final class PickleMachine {
         }
     }
 
-    /// The nesting depth of an item; lists and dictionaries track theirs as they grow.
+    /// Returns the nesting depth of an item. Lists and dictionaries track their own as they grow.
     func depth(of item: StackItem) -> Int {
         switch item.value {
         case .list(let list):
@@ -291,7 +291,26 @@ final class PickleMachine {
         let depth = 1 + (items.map { self.depth(of: $0) }.max() ?? 0)
         try checkDepth(depth)
         try charge(items.count * PickleMachine.slotCost)
+        for item in items {
+            markContained(item.value)
+        }
         try push(.tuple(items.map(\.value)), depth: depth)
+    }
+
+    /// Seals a list or dictionary that was put inside another container.
+    ///
+    /// Python's pickler fills every list and dict before it becomes part of another container,
+    /// except in self-referencing structures. Rejecting later changes keeps each container's
+    /// recorded depth exact, so the depth limit also bounds the recursion of walking and freeing values.
+    func markContained(_ value: PickleValue) {
+        switch value {
+        case .list(let list):
+            list.isContained = true
+        case .dictionary(let dictionary):
+            dictionary.isContained = true
+        default:
+            break
+        }
     }
 
     func memoize(_ index: Int) throws {
@@ -319,6 +338,9 @@ final class PickleMachine {
         guard case .dictionary(let dictionary) = target.value else {
             throw malformed("SETITEM needs a dict, the stack has a \(target.value.typeName)")
         }
+        guard !dictionary.isContained else {
+            throw malformed("a dict changes after it was put inside another container; recursive structures are not supported")
+        }
         for (keyItem, valueItem) in pairs {
             guard let key = PickleKey(keyItem.value) else {
                 throw malformed("a dict key of type \(keyItem.value.typeName) is not supported")
@@ -327,6 +349,7 @@ final class PickleMachine {
             try checkDepth(depth)
             try charge(PickleMachine.slotCost)
             dictionary.depth = max(dictionary.depth, depth)
+            markContained(valueItem.value)
             dictionary.setValue(valueItem.value, forKey: key)
         }
     }
@@ -336,11 +359,15 @@ final class PickleMachine {
         guard case .list(let list) = target.value else {
             throw malformed("APPEND needs a list, the stack has a \(target.value.typeName)")
         }
+        guard !list.isContained else {
+            throw malformed("a list changes after it was put inside another container; recursive structures are not supported")
+        }
         for item in items {
             let depth = 1 + depth(of: item)
             try checkDepth(depth)
             try charge(PickleMachine.slotCost)
             list.depth = max(list.depth, depth)
+            markContained(item.value)
             list.elements.append(item.value)
         }
     }
@@ -361,7 +388,6 @@ final class PickleMachine {
         }
     }
 
-    // swiftlint:disable:next cyclomatic_complexity function_body_length
     func execute(_ opcode: UInt8) throws {
         switch opcode {
         case 0x80:  // PROTO

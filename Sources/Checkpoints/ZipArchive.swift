@@ -58,7 +58,7 @@ struct ZipArchive {
             let offset64 = contents.littleEndianUInt64(at: recordOffset + 48)
             let limit = UInt64(contents.count)
             guard count64 <= limit, size64 <= limit, offset64 <= limit else {
-                throw invalid("the zip64 end record holds impossible sizes")
+                throw invalid("the zip64 end record contains impossible sizes")
             }
             entryCount = Int(count64)
             directorySize = Int(size64)
@@ -133,7 +133,7 @@ struct ZipArchive {
             throw CheckpointError.corruptMember(path: path, member: name, detail: "the member is encrypted, which is not supported")
         }
 
-        // The zip64 extra field (id 1) holds, in this order, each 32-bit field that is all-ones.
+        // The zip64 extra field (id 1) contains, in this order, each 32-bit field that is all-ones.
         var extraCursor = nameStart + nameLength
         let extraEnd = extraCursor + extraLength
         while extraCursor + 4 <= extraEnd {

@@ -3,12 +3,12 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The `Tests/Fixtures/checkpoints` file with a name.
+/// Returns the URL of a file in `Tests/Fixtures/checkpoints`.
 func checkpointFixture(_ name: String) -> URL {
     Fixtures.directory.appendingPathComponent("checkpoints").appendingPathComponent(name)
 }
 
-/// A fresh empty directory under the system temporary directory, removed by the test's teardown.
+/// Creates an empty directory under the system temporary directory, which the test's teardown removes.
 func makeTemporaryDirectory(for testCase: XCTestCase) throws -> URL {
     let directory = FileManager.default.temporaryDirectory
         .appendingPathComponent("gradscope-checkpoints-\(UUID().uuidString)")
@@ -26,18 +26,18 @@ func writeFile(_ bytes: [UInt8], named name: String, in directory: URL) throws -
     return url
 }
 
-/// The raw bytes of a stored tensor, rebased to start at index 0.
+/// Copies the raw bytes of a stored tensor into an array that starts at index 0.
 func rawBytes(_ tensor: StoredTensor) -> [UInt8] {
     tensor.withUnsafeBytes { Array($0) }
 }
 
-/// The little-endian 16-bit words of an F16 or BF16 tensor.
+/// Reads the little-endian 16-bit words of an F16 or BF16 tensor.
 func halfWords(_ tensor: StoredTensor) -> [UInt16] {
     let bytes = rawBytes(tensor)
     return stride(from: 0, to: bytes.count, by: 2).map { UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8 }
 }
 
-/// The float64 values of an F64 tensor.
+/// Reads the float64 values of an F64 tensor.
 func doubleValues(_ tensor: StoredTensor) -> [Double] {
     tensor.withUnsafeBytes { buffer in
         (0..<(buffer.count / 8)).map { Double(bitPattern: UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
@@ -71,12 +71,12 @@ func checkpointError<T>(file: StaticString = #filePath, line: UInt = #line, _ bo
     return nil
 }
 
-/// Little-endian bytes of an unsigned 64-bit integer.
+/// Encodes an unsigned 64-bit integer as 8 little-endian bytes.
 func littleEndianBytes(_ value: UInt64) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
 }
 
-/// A safetensors file from a header text and a data section.
+/// Builds safetensors file bytes from a header text and a data section.
 func safetensorsBytes(header: String, data: [UInt8]) -> [UInt8] {
     let headerBytes = Array(header.utf8)
     return littleEndianBytes(UInt64(headerBytes.count)) + headerBytes + data

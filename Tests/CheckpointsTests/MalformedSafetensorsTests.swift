@@ -43,7 +43,7 @@ final class MalformedSafetensorsTests: XCTestCase {
         guard case .invalidHeader(url.path, let detail)? = error else {
             return XCTFail("expected invalidHeader, got \(String(describing: error))")
         }
-        XCTAssertTrue(detail.contains("says 1000 bytes, but only \(bytes.count - 8) bytes follow"), detail)
+        XCTAssertTrue(detail.contains("is 1000 bytes, but only \(bytes.count - 8) bytes follow"), detail)
     }
 
     func testHeaderLengthTooShortCutsJSON() throws {

@@ -5,8 +5,8 @@ import XCTest
 
 /// Checks GradScope's safetensors output with the reference Python package.
 ///
-/// The test uses `/work/venv-torch` when it has `safetensors` and `numpy`; otherwise it creates (once)
-/// a virtual environment in the temporary directory and installs both from PyPI. When neither works,
+/// The test uses `/work/venv-torch` when it has `safetensors` and `numpy`. Otherwise it creates a
+/// virtual environment in the temporary directory once and installs both from PyPI. When that fails,
 /// the test fails and shows the command output.
 final class PythonInteropTests: XCTestCase {
     private struct CommandResult {
@@ -36,7 +36,7 @@ final class PythonInteropTests: XCTestCase {
         return result.status == 0
     }
 
-    /// A Python interpreter that can import `safetensors` and `numpy`, installing them if needed.
+    /// Finds a Python interpreter that can import `safetensors` and `numpy`, installing them if needed.
     private func pythonWithSafetensors() throws -> String {
         let shared = "/work/venv-torch/bin/python"
         if hasPackages(shared) {

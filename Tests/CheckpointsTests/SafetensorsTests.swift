@@ -5,7 +5,7 @@ import TestSupport
 import XCTest
 
 final class SafetensorsTests: XCTestCase {
-    /// The fixture safetensors holds the .pth state dict plus `input` and `labels`; every shared tensor matches bit for bit.
+    /// The fixture safetensors contains the .pth state dict plus `input` and `labels`, and every shared tensor matches bit for bit.
     func testFixturesMatchPyTorchCheckpoints() throws {
         for fixture in ["fixture_mini_vgg", "fixture_mini_resnet"] {
             let safetensors = try loadTensorArchive(at: Fixtures.url("\(fixture).safetensors"))

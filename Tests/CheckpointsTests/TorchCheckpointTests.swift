@@ -106,6 +106,16 @@ final class TorchCheckpointTests: XCTestCase {
         try checkFeatures(archive, "legacy")
     }
 
+    func testPickleProtocol4() throws {
+        let zip = try loadTensorArchive(at: checkpointFixture("features_zip_protocol4.pth"))
+        let legacy = try loadTensorArchive(at: checkpointFixture("features_legacy_protocol4.pth"))
+
+        XCTAssertEqual(zip.format, .torchZip)
+        XCTAssertEqual(legacy.format, .torchLegacy)
+        try checkFeatures(zip, "zip, protocol 4")
+        try checkFeatures(legacy, "legacy, protocol 4")
+    }
+
     func testDeflatedZip() throws {
         let archive = try loadTensorArchive(at: checkpointFixture("features_deflated.pth"))
 

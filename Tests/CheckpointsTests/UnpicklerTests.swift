@@ -205,6 +205,18 @@ final class UnpicklerTests: XCTestCase {
         }
     }
 
+    func testChangingContainedListIsRejected() throws {
+        // A = [] (memo 0); B = [A]; POP B; APPEND None to A, which B already contains.
+        let bytes: [UInt8] = [0x80, 0x02, 0x5D, 0x71, 0x00, 0x5D, 0x68, 0x00, 0x61, 0x30, 0x4E, 0x61, 0x2E]
+
+        XCTAssertThrowsError(try unpickle(Data(bytes))) { error in
+            guard case .malformed(let detail, 11)? = error as? PickleError else {
+                return XCTFail("expected malformed at byte 11, got \(error)")
+            }
+            XCTAssertTrue(detail.contains("recursive structures are not supported"), detail)
+        }
+    }
+
     func testManyMarksAreRejected() throws {
         let bytes: [UInt8] = [0x80, 0x02] + [UInt8](repeating: 0x28, count: 5000) + [0x4E, 0x2E]
 

@@ -113,6 +113,9 @@ def main():
     state = features()
     torch.save(state, path("features_zip.pth"))
     torch.save(state, path("features_legacy.pth"), _use_new_zipfile_serialization=False)
+    # Protocol 4 adds FRAME, MEMOIZE and STACK_GLOBAL to both formats.
+    torch.save(state, path("features_zip_protocol4.pth"), pickle_protocol=4)
+    torch.save(state, path("features_legacy_protocol4.pth"), _use_new_zipfile_serialization=False, pickle_protocol=4)
     rezip_deflated(path("features_zip.pth"), path("features_deflated.pth"))
 
     module_state = module_state_dict()
