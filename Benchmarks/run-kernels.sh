@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds gradscope-bench in release mode, runs `gradscope-bench kernels` and
-# Benchmarks/kernels_pytorch.py one after the other, and prints a Markdown table with the
+# Benchmarks/kernels_pytorch.py, and prints a Markdown table with the
 # ratio GradScope time / PyTorch time per case (below 1 means GradScope is faster).
 # Both benchmarks run twice, alternating, and each case keeps the lower of its two medians, so
 # that a burst of load from other processes on this shared machine hits at most one of them.
