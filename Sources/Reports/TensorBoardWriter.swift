@@ -6,7 +6,7 @@ import Glibc
 
 /// Writes scalars to a TensorBoard event file in `directory`.
 ///
-/// The file is named `events.out.tfevents.<unix time>.<hostname>.<pid>.gradscope`. It contains
+/// The file is named `events.out.tfevents.<unix time>.<hostname>.<pid>.gradscope` (numbered when taken). It contains
 /// TFRecord records (little-endian `UInt64` length, masked CRC-32C of the length bytes, the
 /// data, masked CRC-32C of the data) whose data are `tensorflow.Event` protocol buffers. The
 /// first record carries `file_version = "brain.Event:2"`; each later one carries a step and
@@ -27,8 +27,16 @@ public final class TensorBoardWriter {
     /// - Parameter wallTime: the file's creation time in seconds since 1970; also names the file.
     /// - Throws: `ReportError.fileOperationFailed` when the file cannot be created or written.
     public init(directory: URL, wallTime: Double = Date().timeIntervalSince1970) throws {
-        let name = "events.out.tfevents.\(Int(wallTime)).\(Self.hostname()).\(getpid()).gradscope"
-        url = directory.appendingPathComponent(name)
+        // A second writer in the same directory, process and second (a run resumed at once)
+        // gets a numbered name, which TensorBoard reads as another file of the same run.
+        let base = "events.out.tfevents.\(Int(wallTime)).\(Self.hostname()).\(getpid())"
+        var candidate = directory.appendingPathComponent(base + ".gradscope")
+        var number = 1
+        while FileManager.default.fileExists(atPath: candidate.path) {
+            number += 1
+            candidate = directory.appendingPathComponent("\(base).\(number).gradscope")
+        }
+        url = candidate
         sink = try FileSink(creatingExclusively: url.path)
 
         var event = ProtobufEncoder()

@@ -51,21 +51,15 @@ final class RunOutputs {
         guard let text = try? String(contentsOf: directory.batches, encoding: .utf8) else {
             return
         }
-        var kept: [Substring] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if index == 0 {
-                kept.append(line)
-                continue
-            }
+        // The CSV writer ends every record with CRLF, and no field of this file contains one.
+        var kept: [String] = []
+        for (index, line) in text.components(separatedBy: "\r\n").enumerated() where !line.isEmpty {
             let fields = line.split(separator: ",", maxSplits: 2)
-            guard fields.count >= 2, let rowStep = Int(fields[1]) else {
-                continue
-            }
-            if rowStep <= step {
-                kept.append(line)
+            if index == 0 || (fields.count >= 2 && Int(fields[1]).map { $0 <= step } ?? false) {
+                kept.append(line + "\r\n")
             }
         }
-        let rewritten = kept.joined(separator: "\n") + "\n"
+        let rewritten = kept.joined()
         if rewritten != text {
             try writeAtomically(rewritten, to: directory.batches)
         }

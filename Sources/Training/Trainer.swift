@@ -157,9 +157,6 @@ public final class Trainer {
                 }
             }
             try finishEpoch(observer: observer)
-            if shouldStop() && state.epoch < configuration.epochs {
-                return .interrupted(epoch: state.epoch, step: state.step)
-            }
         }
         return .finished
     }

@@ -27,12 +27,13 @@ public func checkGradients(
     let probe = function(inputs)
     var generator = RandomGenerator(seed: seed)
     let projection = Tensor.randomNormal(probe.shape, generator: &generator)
+    let weights = projection.scalars
 
     func objective() -> Double {
-        let output = GradientMode.withoutGradient { function(inputs) }
+        let output = GradientMode.withoutGradient { function(inputs) }.scalars
         var total = 0.0
-        for index in 0..<output.count {
-            total += Double(output.scalars[index]) * Double(projection.scalars[index])
+        for (value, weight) in zip(output, weights) {
+            total += Double(value) * Double(weight)
         }
         return total
     }
