@@ -56,14 +56,14 @@ struct TrainCommand: Command {
             directory = RunDirectory(url: URL(fileURLWithPath: resuming))
             let stored = try Resumption.storedConfiguration(in: directory)
             var given = TrainingConfiguration()
-            try apply(arguments, to: &given)
+            try applyTrainingOptions(arguments, to: &given)
             configuration = try Resumption.merge(stored: stored, given: given, givenOptions: arguments.givenOptionNames)
             if let out = arguments.string("--out"), URL(fileURLWithPath: out).standardizedFileURL != directory.url.standardizedFileURL {
                 throw UsageError(message: "--out \(out) differs from --resume \(resuming); a resumed run stays in its own directory", command: spec.name)
             }
         } else {
             configuration = TrainingConfiguration()
-            try apply(arguments, to: &configuration)
+            try applyTrainingOptions(arguments, to: &configuration)
             let url = arguments.string("--out").map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(model: configuration.model.name)
             directory = RunDirectory(url: url)
             if directory.containsRun {
@@ -98,49 +98,49 @@ struct TrainCommand: Command {
             throw CommandExit(code: 130)
         }
     }
+}
 
-    /// Copies the options given on the command line into `configuration`.
-    private func apply(_ arguments: ParsedArguments, to configuration: inout TrainingConfiguration) throws {
-        if let model = arguments.string("--model") {
-            configuration.model.name = model.lowercased()
-        }
-        configuration.model.skipConnections = !arguments.has("--no-skip")
-        configuration.model.depth = try arguments.int("--depth", range: 1...10_000) ?? configuration.model.depth
-        configuration.model.width = try arguments.int("--width", range: 1...1_000_000) ?? configuration.model.width
-        configuration.model.activation = try arguments.choice("--activation", as: Activation.self) ?? configuration.model.activation
-        configuration.model.numClasses = try arguments.int("--num-classes", range: 1...1_000_000) ?? configuration.model.numClasses
-        configuration.model.dropout = Float(try arguments.double("--dropout", range: 0...0.999_999) ?? Double(configuration.model.dropout))
-        configuration.weights = arguments.string("--weights")
-        configuration.data = arguments.string("--data")
-        configuration.imageSize = try arguments.int("--image-size", range: 1...4096)
-        configuration.normalize = arguments.has("--normalize")
-        configuration.epochs = try arguments.int("--epochs", range: 1...1_000_000) ?? configuration.epochs
-        configuration.batchSize = try arguments.int("--batch-size", range: 1...1_000_000) ?? configuration.batchSize
-        configuration.optimizer = try arguments.choice("--optimizer", as: OptimizerKind.self) ?? configuration.optimizer
-        configuration.learningRate = try arguments.double("--lr", range: Double.leastNonzeroMagnitude...1e6) ?? configuration.learningRate
-        configuration.momentum = try arguments.double("--momentum", range: 0...0.999_999) ?? configuration.momentum
-        configuration.weightDecay = try arguments.double("--weight-decay", range: 0...1e6) ?? configuration.weightDecay
-        if let seed = arguments.string("--seed") {
-            guard let value = UInt64(seed) else {
-                throw UsageError(message: "--seed expects a whole number from 0 to \(UInt64.max), got '\(seed)'", command: spec.name)
-            }
-            configuration.seed = value
-        }
-        configuration.shuffle = !arguments.has("--no-shuffle")
-        configuration.limitTrain = try arguments.int("--limit-train", range: 1...Int.max)
-        configuration.limitTest = try arguments.int("--limit-test", range: 0...Int.max)
-        if let size = try arguments.int("--synthetic-size", range: 10...10_000_000) {
-            configuration.syntheticTrainCount = size
-            configuration.syntheticTestCount = max(1, size / 4)
-        }
-        configuration.probes = arguments.strings("--probe")
-        configuration.checkpointEvery = try arguments.int("--checkpoint-every", range: 1...Int.max)
-        configuration.continueOnNonfinite = arguments.has("--continue-on-nonfinite")
-        configuration.thresholds.vanishingRatio = try arguments.double("--vanishing-ratio", range: 1e-300...1) ?? configuration.thresholds.vanishingRatio
-        configuration.thresholds.explodingRatio = try arguments.double("--exploding-ratio", range: 1...1e300) ?? configuration.thresholds.explodingRatio
-        configuration.thresholds.stalledUpdateRatio = try arguments.double("--stalled-ratio", range: 0...1) ?? configuration.thresholds.stalledUpdateRatio
-        configuration.thresholds.deadFraction = try arguments.double("--dead-fraction", range: 0...1) ?? configuration.thresholds.deadFraction
+/// Copies the options given on the command line into `configuration`.
+func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout TrainingConfiguration) throws {
+    if let model = arguments.string("--model") {
+        configuration.model.name = model.lowercased()
     }
+    configuration.model.skipConnections = !arguments.has("--no-skip")
+    configuration.model.depth = try arguments.int("--depth", range: 1...10_000) ?? configuration.model.depth
+    configuration.model.width = try arguments.int("--width", range: 1...1_000_000) ?? configuration.model.width
+    configuration.model.activation = try arguments.choice("--activation", as: Activation.self) ?? configuration.model.activation
+    configuration.model.numClasses = try arguments.int("--num-classes", range: 1...1_000_000) ?? configuration.model.numClasses
+    configuration.model.dropout = Float(try arguments.double("--dropout", range: 0...0.999_999) ?? Double(configuration.model.dropout))
+    configuration.weights = arguments.string("--weights")
+    configuration.data = arguments.string("--data")
+    configuration.imageSize = try arguments.int("--image-size", range: 1...4096)
+    configuration.normalize = arguments.has("--normalize")
+    configuration.epochs = try arguments.int("--epochs", range: 1...1_000_000) ?? configuration.epochs
+    configuration.batchSize = try arguments.int("--batch-size", range: 1...1_000_000) ?? configuration.batchSize
+    configuration.optimizer = try arguments.choice("--optimizer", as: OptimizerKind.self) ?? configuration.optimizer
+    configuration.learningRate = try arguments.double("--lr", range: Double.leastNonzeroMagnitude...1e6) ?? configuration.learningRate
+    configuration.momentum = try arguments.double("--momentum", range: 0...0.999_999) ?? configuration.momentum
+    configuration.weightDecay = try arguments.double("--weight-decay", range: 0...1e6) ?? configuration.weightDecay
+    if let seed = arguments.string("--seed") {
+        guard let value = UInt64(seed) else {
+            throw UsageError(message: "--seed expects a whole number from 0 to \(UInt64.max), got '\(seed)'", command: arguments.command)
+        }
+        configuration.seed = value
+    }
+    configuration.shuffle = !arguments.has("--no-shuffle")
+    configuration.limitTrain = try arguments.int("--limit-train", range: 1...Int.max)
+    configuration.limitTest = try arguments.int("--limit-test", range: 0...Int.max)
+    if let size = try arguments.int("--synthetic-size", range: 10...10_000_000) {
+        configuration.syntheticTrainCount = size
+        configuration.syntheticTestCount = max(1, size / 4)
+    }
+    configuration.probes = arguments.strings("--probe")
+    configuration.checkpointEvery = try arguments.int("--checkpoint-every", range: 1...Int.max)
+    configuration.continueOnNonfinite = arguments.has("--continue-on-nonfinite")
+    configuration.thresholds.vanishingRatio = try arguments.double("--vanishing-ratio", range: 1e-300...1) ?? configuration.thresholds.vanishingRatio
+    configuration.thresholds.explodingRatio = try arguments.double("--exploding-ratio", range: 1...1e300) ?? configuration.thresholds.explodingRatio
+    configuration.thresholds.stalledUpdateRatio = try arguments.double("--stalled-ratio", range: 0...1) ?? configuration.thresholds.stalledUpdateRatio
+    configuration.thresholds.deadFraction = try arguments.double("--dead-fraction", range: 0...1) ?? configuration.thresholds.deadFraction
 }
 
 /// Set by the first Ctrl-C; a second Ctrl-C ends the program at once.

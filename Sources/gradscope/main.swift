@@ -4,7 +4,7 @@ import Training
 // gradscope: the command line. Parses arguments, runs one subcommand, and turns errors into one
 // clear line and an exit code (0 success, 1 failure, 2 usage error, 130 interrupted).
 
-let commands: [Command] = [TrainCommand(), InspectCommand(), ModelsCommand(), WeightsCommand()]
+let commands: [Command] = [TrainCommand(), ProfileCommand(), CompareCommand(), InspectCommand(), ModelsCommand(), WeightsCommand()]
 
 let generalHelp = """
     OVERVIEW: GradScope trains deep networks and shows, layer by layer, how gradients flow through them.

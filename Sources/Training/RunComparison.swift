@@ -1,0 +1,228 @@
+import Foundation
+import Probes
+import Reports
+
+/// A run directory read back for comparison: its configuration, per-epoch probe means and profile.
+public struct RunRecord: Sendable {
+    public var directory: URL
+    public var label: String
+    public var configuration: TrainingConfiguration
+    /// Probe names in the order of `epochs.csv`, with their paths.
+    public var probes: [ProbeTarget]
+    /// Mean `grad_output_l2` per probe, one value per epoch.
+    public var gradientMeans: [String: [Double]]
+    /// Mean `grad_output_rms` per probe in the last epoch.
+    public var lastRMS: [String: Double]
+    public var trainLoss: [Double]
+    public var testAccuracy: [Double?]
+    public var profile: GradientProfile?
+
+    /// Reads `config.json`, `epochs.csv` and, when present, `profile.json`.
+    /// - Throws: `ConfigurationError` naming the directory and the missing or unreadable file.
+    public init(directory: URL) throws {
+        self.directory = directory
+        let profileURL = directory.appendingPathComponent("profile.json")
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        if let data = try? Data(contentsOf: profileURL) {
+            do {
+                profile = try decoder.decode(GradientProfile.self, from: data)
+            } catch {
+                throw ConfigurationError("\(profileURL.path) is unreadable (\(error)); run gradscope profile again")
+            }
+        }
+
+        let configURL = directory.appendingPathComponent("config.json")
+        guard let configData = try? Data(contentsOf: configURL) else {
+            throw ConfigurationError("\(directory.path) is not a GradScope run: \(configURL.lastPathComponent) is missing")
+        }
+        let record: ConfigurationRecord
+        do {
+            record = try JSONDecoder().decode(ConfigurationRecord.self, from: configData)
+        } catch {
+            throw ConfigurationError("\(configURL.path) is unreadable (\(error))")
+        }
+        configuration = record.configuration
+        probes = record.probes
+        label = directory.lastPathComponent
+
+        gradientMeans = [:]
+        lastRMS = [:]
+        trainLoss = []
+        testAccuracy = []
+        let epochsURL = directory.appendingPathComponent("epochs.csv")
+        guard let text = try? String(contentsOf: epochsURL, encoding: .utf8) else {
+            if profile != nil {
+                return
+            }
+            throw ConfigurationError("\(directory.path) has no epochs.csv; compare needs runs with at least one finished epoch")
+        }
+        let rows = try parseCSV(text, path: epochsURL.path)
+        guard let header = rows.first, let meanColumn = header.firstIndex(of: "grad_output_l2_mean"),
+              let rmsColumn = header.firstIndex(of: "grad_output_rms_mean") else {
+            throw ConfigurationError("\(epochsURL.path) lacks the grad_output_l2_mean column; it was not written by gradscope train")
+        }
+        var lastEpoch = 0
+        for row in rows.dropFirst() where row.count == header.count {
+            let epoch = Int(row[0]) ?? 0
+            let probe = row[1]
+            gradientMeans[probe, default: []].append(Double(row[meanColumn]) ?? .nan)
+            if epoch >= lastEpoch {
+                lastRMS[probe] = Double(row[rmsColumn]) ?? .nan
+            }
+            if epoch > lastEpoch {
+                lastEpoch = epoch
+                trainLoss.append(Double(row[3]) ?? .nan)
+                testAccuracy.append(Double(row[6]))
+            }
+        }
+    }
+}
+
+/// Overlays the same probes of several runs, with a table and a written reading of the differences.
+public struct RunComparison {
+    public let runs: [RunRecord]
+
+    /// Probes present in every run, in the first run's order.
+    public var sharedProbes: [String] {
+        guard let first = runs.first else {
+            return []
+        }
+        return first.probes.map(\.name).filter { name in runs.allSatisfy { run in run.probes.contains { $0.name == name } } }
+    }
+
+    /// Runs lacking some probe that another run has, with the missing names.
+    public var missingProbes: [(run: String, probes: [String])] {
+        let all = Set(runs.flatMap { $0.probes.map(\.name) })
+        return runs.compactMap { run in
+            let missing = all.subtracting(run.probes.map(\.name)).sorted()
+            return missing.isEmpty ? nil : (run.label, missing)
+        }
+    }
+
+    public init(runs: [RunRecord]) {
+        var labelled = runs
+        // Runs of the same folder name (e.g. two "latest") get their parent folder as a prefix.
+        let labels = labelled.map(\.label)
+        for index in labelled.indices where labels.filter({ $0 == labels[index] }).count > 1 {
+            labelled[index].label = labelled[index].directory.deletingLastPathComponent().lastPathComponent + "/" + labels[index]
+        }
+        self.runs = labelled
+    }
+
+    /// Writes `comparison.md`, `comparison.csv`, `gradients.png`/`.svg`, `profile.png`/`.svg` (when
+    /// every run has a profile) and `report.html` into `directory`; returns the Markdown text.
+    public func write(to directory: RunDirectory) throws -> String {
+        try directory.create()
+        let shared = sharedProbes
+        let header = ["probe"] + runs.map { "\($0.label) last-epoch mean" } + (runs.count == 2 ? ["ratio (second/first)"] : [])
+        var rows: [[String]] = []
+        var csvRows: [[CSVValue]] = []
+        for probe in shared {
+            let values = runs.map { $0.gradientMeans[probe]?.last ?? .nan }
+            var row = [probe] + values.map { Diagnosis.format($0) }
+            if runs.count == 2 {
+                row.append(Diagnosis.format(values[1] / values[0]))
+            }
+            rows.append(row)
+            csvRows.append([.text(probe)] + values.map(CSVValue.double))
+        }
+        try writeCSV(header: ["probe"] + runs.map(\.label), rows: csvRows, to: directory.file("comparison.csv"))
+
+        var charts: [HTMLReport.Block] = []
+        if !shared.isEmpty && runs.contains(where: { !$0.gradientMeans.isEmpty }) {
+            var series: [Series] = []
+            for run in runs {
+                for probe in shared {
+                    series.append(Series(name: "\(run.label): \(probe)", values: run.gradientMeans[probe] ?? []))
+                }
+            }
+            let chart = LineChart(title: "Mean gradient norm per epoch", xLabel: "epoch", yLabel: "mean ‖grad_output‖", series: series, logScaleY: true)
+            try chart.write(to: directory.gradientsPNG)
+            try chart.write(to: directory.gradientsSVG)
+            charts.append(.chart(svg: try chart.svgString(), caption: "Each shared probe of each run, per epoch (log scale)."))
+        }
+        let profiles = runs.compactMap(\.profile)
+        if profiles.count == runs.count {
+            let chart = ProfileFiles.chart(profiles, title: "Gradient RMS through depth")
+            try chart.write(to: directory.file("profile.png"))
+            try chart.write(to: directory.file("profile.svg"))
+            charts.append(.chart(svg: try chart.svgString(), caption: "Mean gradient RMS per layer, input side on the left (log scale)."))
+        }
+
+        let reading = readings()
+        var markdown = "# Comparison of \(runs.count) runs\n\n"
+        markdown += runs.map { "- **\($0.label)**: \(describe($0))" }.joined(separator: "\n") + "\n\n"
+        markdown += reading.map { "- \($0)" }.joined(separator: "\n") + "\n\n"
+        if !rows.isEmpty {
+            markdown += MarkdownTable(header: header, rows: rows).render() + "\n"
+        }
+        try writeAtomically(markdown, to: directory.file("comparison.md"))
+
+        var page = HTMLReport(title: "GradScope comparison", subtitle: runs.map(\.label).joined(separator: " · "))
+        page.addSection(title: "Reading", blocks: reading.map { .paragraph($0) })
+        page.addSection(title: "Runs", blocks: [.keyValues(runs.map { (key: $0.label, value: describe($0)) })])
+        if !charts.isEmpty {
+            page.addSection(title: "Gradient flow", blocks: charts)
+        }
+        if !rows.isEmpty {
+            page.addSection(title: "Side by side", blocks: [.table(header: header, rows: rows)])
+        }
+        try page.write(to: directory.report)
+        return markdown
+    }
+
+    private func describe(_ run: RunRecord) -> String {
+        let model = run.configuration.model.name + (run.configuration.model.skipConnections ? "" : " (no skip)")
+        var text = "\(model), \(run.gradientMeans.values.first?.count ?? 0) epochs, \(run.configuration.optimizer.rawValue) lr \(run.configuration.learningRate)"
+        if let accuracy = run.testAccuracy.last.flatMap({ $0 }) {
+            text += ", test accuracy \(String(format: "%.1f%%", accuracy * 100))"
+        }
+        if let ratio = run.profile?.firstToLastRatio {
+            text += ", profile first/last RMS \(Diagnosis.format(ratio))"
+        }
+        return text
+    }
+
+    /// Sentences on what differs: missing probes, per-probe differences, and input-to-output decay.
+    func readings() -> [String] {
+        var lines: [String] = []
+        for (run, probes) in missingProbes {
+            lines.append("\(run) lacks the probes \(probes.joined(separator: ", ")); the comparison uses the \(sharedProbes.count) shared ones.")
+        }
+        if runs.count >= 2 {
+            let first = runs[0]
+            for other in runs.dropFirst() {
+                if let a = decay(first), let b = decay(other) {
+                    lines.append("Input-side over output-side gradient RMS (last epoch): \(first.label) \(Diagnosis.format(a)), \(other.label) \(Diagnosis.format(b)); the gradient reaching the input layer is \(Diagnosis.format(b / a))× as strong in \(other.label).")
+                }
+                if let a = first.profile?.firstToLastRatio, let b = other.profile?.firstToLastRatio {
+                    lines.append("Depth profile, first layer over last layer gradient RMS: \(first.label) \(Diagnosis.format(a)), \(other.label) \(Diagnosis.format(b)) (\(Diagnosis.format(a / b))× more decay in \(other.label)).")
+                }
+                for probe in sharedProbes {
+                    guard let a = first.gradientMeans[probe]?.last, let b = other.gradientMeans[probe]?.last, a > 0, b > 0 else {
+                        continue
+                    }
+                    let ratio = b / a
+                    if ratio > 3 || ratio < 1.0 / 3 {
+                        lines.append("\(probe): last-epoch mean gradient norm is \(Diagnosis.format(ratio))× in \(other.label) compared with \(first.label).")
+                    }
+                }
+            }
+        }
+        if lines.isEmpty {
+            lines.append("The shared probes differ by less than a factor of 3 between the runs.")
+        }
+        return lines
+    }
+
+    /// First shared probe's last-epoch RMS over the last shared probe's, in forward order.
+    private func decay(_ run: RunRecord) -> Double? {
+        let ordered = sharedProbes
+        guard let first = ordered.first, let last = ordered.last, first != last,
+              let a = run.lastRMS[first], let b = run.lastRMS[last], b > 0 else {
+            return nil
+        }
+        return a / b
+    }
+}
