@@ -20,13 +20,7 @@ enum CIFARBinary {
 
     /// Loads one split of CIFAR-10; class names come from `batches.meta.txt` when present.
     static func loadCIFAR10(directory: URL, split: Split) throws -> InMemoryDataset {
-        let names: [String]
-        switch split {
-        case .train:
-            names = (1...5).map { "data_batch_\($0).bin" }
-        case .test:
-            names = ["test_batch.bin"]
-        }
+        let names = cifar10BatchFileNames(for: split, suffix: ".bin")
 
         var classNames = cifar10ClassNames
         let metaURL = directory.appendingPathComponent("batches.meta.txt")
@@ -41,8 +35,8 @@ enum CIFARBinary {
                 of: directory.appendingPathComponent(name), labelBytes: 1, labelOffset: 0, classCount: 10,
                 pixels: &pixels, labels: &labels)
         }
-        return InMemoryDataset(
-            pixels: pixels, labels: labels, imageSize: ImageSize(32), channelCount: 3, classNames: classNames,
+        return makeCIFARDataset(
+            pixels: pixels, labels: labels, classNames: classNames,
             origin: "CIFAR-10 (binary) \(split.rawValue) split in \(directory.path)")
     }
 
@@ -55,8 +49,8 @@ enum CIFARBinary {
         try appendRecords(
             of: directory.appendingPathComponent("\(split.rawValue).bin"), labelBytes: 2, labelOffset: 1, classCount: 100,
             pixels: &pixels, labels: &labels)
-        return InMemoryDataset(
-            pixels: pixels, labels: labels, imageSize: ImageSize(32), channelCount: 3, classNames: classNames,
+        return makeCIFARDataset(
+            pixels: pixels, labels: labels, classNames: classNames,
             origin: "CIFAR-100 (binary) \(split.rawValue) split in \(directory.path)")
     }
 
@@ -85,15 +79,38 @@ enum CIFARBinary {
             for record in 0..<recordCount {
                 let start = record * recordBytes
                 let label = Int(bytes[start + labelOffset])
-                guard label < classCount else {
-                    throw DatasetError.labelOutOfRange(path: url.path, sample: record, label: label, classCount: classCount)
-                }
+                try checkCIFARLabel(label, sample: record, classCount: classCount, path: url.path)
                 labels.append(label)
                 pixels.append(contentsOf: bytes[(start + labelBytes)..<(start + recordBytes)])
             }
         }
         precondition(labels.count == firstSample + recordCount)
     }
+}
+
+/// Returns the CIFAR-10 batch file names of one split: `data_batch_1` ... `data_batch_5` or
+/// `test_batch`, each followed by `suffix` (`.bin` in the binary download, nothing in the Python one).
+func cifar10BatchFileNames(for split: Split, suffix: String) -> [String] {
+    switch split {
+    case .train:
+        return (1...5).map { "data_batch_\($0)\(suffix)" }
+    case .test:
+        return ["test_batch\(suffix)"]
+    }
+}
+
+/// Throws `DatasetError.labelOutOfRange` unless `label` lies in `0..<classCount`.
+/// `sample` is the sample's index within the file at `path`.
+func checkCIFARLabel(_ label: Int, sample: Int, classCount: Int, path: String) throws {
+    guard label >= 0 && label < classCount else {
+        throw DatasetError.labelOutOfRange(path: path, sample: sample, label: label, classCount: classCount)
+    }
+}
+
+/// Wraps decoded CIFAR samples, 3 x 32 x 32 bytes each in `[C, H, W]` order, as a data set.
+func makeCIFARDataset(pixels: [UInt8], labels: [Int], classNames: [String], origin: String) -> InMemoryDataset {
+    InMemoryDataset(
+        pixels: pixels, labels: labels, imageSize: ImageSize(32), channelCount: 3, classNames: classNames, origin: origin)
 }
 
 /// Reads class names, one per line, ignoring blank lines (the CIFAR `.txt` files end with some).

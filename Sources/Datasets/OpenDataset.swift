@@ -7,9 +7,12 @@ import Foundation
 /// 1. CIFAR-10 binary: `data_batch_1.bin` ... `data_batch_5.bin`, `test_batch.bin`, optional
 ///    `batches.meta.txt` (`cifar-10-batches-bin/`).
 /// 2. CIFAR-100 binary: `train.bin`, `test.bin`, `fine_label_names.txt` (`cifar-100-binary/`).
-/// 3. MNIST or Fashion-MNIST IDX files, raw or `.gz` (`raw/`, `MNIST/raw/`, `FashionMNIST/raw/`).
-/// 4. Image folders: `train/` and `test/` (or `val/`), each with one subfolder per class.
-/// 5. One subfolder per class directly in `path`, which serves as the training split only.
+/// 3. CIFAR-10 Python (pickled): `data_batch_1` ... `data_batch_5`, `test_batch`, optional
+///    `batches.meta` (`cifar-10-batches-py/`).
+/// 4. CIFAR-100 Python (pickled): `train`, `test`, `meta` (`cifar-100-python/`).
+/// 5. MNIST or Fashion-MNIST IDX files, raw or `.gz` (`raw/`, `MNIST/raw/`, `FashionMNIST/raw/`).
+/// 6. Image folders: `train/` and `test/` (or `val/`), each with one subfolder per class.
+/// 7. One subfolder per class directly in `path`, which serves as the training split only.
 ///
 /// - Throws: `DatasetError.directoryNotFound` when `path` is not a directory,
 ///   `.unrecognizedLayout` listing what was looked for, `.splitNotFound` when the layout lacks the
@@ -33,6 +36,12 @@ public func openDataset(
     }
     if let directory = candidates(["cifar-100-binary"]).first(where: CIFARBinary.isCIFAR100) {
         return try CIFARBinary.loadCIFAR100(directory: directory, split: split)
+    }
+    if let directory = candidates(["cifar-10-batches-py"]).first(where: CIFARPython.isCIFAR10) {
+        return try CIFARPython.loadCIFAR10(directory: directory, split: split)
+    }
+    if let directory = candidates(["cifar-100-python"]).first(where: CIFARPython.isCIFAR100) {
+        return try CIFARPython.loadCIFAR100(directory: directory, split: split)
     }
     if let directory = candidates(["raw", "MNIST/raw", "FashionMNIST/raw"]).first(where: IDX.isIDXDirectory) {
         return try IDX.load(directory: directory, split: split)
@@ -64,6 +73,8 @@ public func openDataset(
 let recognizedLayouts = [
     "CIFAR-10 binary (data_batch_1.bin ... data_batch_5.bin, test_batch.bin, here or in cifar-10-batches-bin/)",
     "CIFAR-100 binary (train.bin, test.bin, fine_label_names.txt, here or in cifar-100-binary/)",
+    "CIFAR-10 Python (data_batch_1 ... data_batch_5, test_batch, batches.meta, here or in cifar-10-batches-py/)",
+    "CIFAR-100 Python (train, test, meta, here or in cifar-100-python/)",
     "MNIST/Fashion-MNIST IDX (train-images-idx3-ubyte[.gz], t10k-images-idx3-ubyte[.gz], here or in raw/)",
     "image folders (train/ and test/ or val/, each with one subfolder of .jpg/.jpeg/.png files per class)",
     "one subfolder of .jpg/.jpeg/.png files per class",

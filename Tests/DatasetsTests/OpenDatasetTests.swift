@@ -33,7 +33,7 @@ final class OpenDatasetTests: XCTestCase {
             return XCTFail("expected unrecognizedLayout, got \(String(describing: error))")
         }
         XCTAssertEqual(path, directory.path)
-        XCTAssertEqual(lookedFor.count, 5)
+        XCTAssertEqual(lookedFor.count, 7)
         XCTAssertTrue(error!.description.contains("data_batch_1.bin"))
         XCTAssertTrue(error!.description.contains("train-images-idx3-ubyte"))
     }
