@@ -69,6 +69,7 @@ public enum Profiler {
         }
         try directory.create()
         let trainer = try Trainer(configuration: training, runDirectory: directory, observer: observer)
+        try trainer.outputs.writeConfiguration()
         let model = trainer.model
         let loader = trainer.trainLoader
 

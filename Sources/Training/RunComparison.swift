@@ -115,11 +115,11 @@ public struct RunComparison {
     public func write(to directory: RunDirectory) throws -> String {
         try directory.create()
         let shared = sharedProbes
-        let header = ["probe"] + runs.map { "\($0.label) last-epoch mean" } + (runs.count == 2 ? ["ratio (second/first)"] : [])
+        let header = ["probe"] + runs.map { "\($0.label) \(valueName($0))" } + (runs.count == 2 ? ["ratio (second/first)"] : [])
         var rows: [[String]] = []
         var csvRows: [[CSVValue]] = []
         for probe in shared {
-            let values = runs.map { $0.gradientMeans[probe]?.last ?? .nan }
+            let values = runs.map { tableValue($0, probe) }
             var row = [probe] + values.map { Diagnosis.format($0) }
             if runs.count == 2 {
                 row.append(Diagnosis.format(values[1] / values[0]))
@@ -172,9 +172,23 @@ public struct RunComparison {
         return markdown
     }
 
+    /// A run's value for a probe in the table: the last epoch's mean gradient norm of a training
+    /// run, or the gradient RMS of a profile.
+    private func tableValue(_ run: RunRecord, _ probe: String) -> Double {
+        if let means = run.gradientMeans[probe], let last = means.last {
+            return last
+        }
+        return run.profile?.layers.first { $0.path == probe }?.gradOutputRMS ?? .nan
+    }
+
+    private func valueName(_ run: RunRecord) -> String {
+        run.gradientMeans.isEmpty && run.profile != nil ? "profile grad RMS" : "last-epoch mean grad norm"
+    }
+
     private func describe(_ run: RunRecord) -> String {
         let model = run.configuration.model.name + (run.configuration.model.skipConnections ? "" : " (no skip)")
-        var text = "\(model), \(run.gradientMeans.values.first?.count ?? 0) epochs, \(run.configuration.optimizer.rawValue) lr \(run.configuration.learningRate)"
+        let kind = run.gradientMeans.isEmpty && run.profile != nil ? "profile of \(run.profile!.batches) batches" : "\(run.gradientMeans.values.first?.count ?? 0) epochs"
+        var text = "\(model), \(kind), \(run.configuration.optimizer.rawValue) lr \(run.configuration.learningRate)"
         if let accuracy = run.testAccuracy.last.flatMap({ $0 }) {
             text += ", test accuracy \(String(format: "%.1f%%", accuracy * 100))"
         }
@@ -197,16 +211,23 @@ public struct RunComparison {
                     lines.append("Input-side over output-side gradient RMS (last epoch): \(first.label) \(Diagnosis.format(a)), \(other.label) \(Diagnosis.format(b)); the gradient reaching the input layer is \(Diagnosis.format(b / a))× as strong in \(other.label).")
                 }
                 if let a = first.profile?.firstToLastRatio, let b = other.profile?.firstToLastRatio {
-                    lines.append("Depth profile, first layer over last layer gradient RMS: \(first.label) \(Diagnosis.format(a)), \(other.label) \(Diagnosis.format(b)) (\(Diagnosis.format(a / b))× more decay in \(other.label)).")
+                    let change = b < a ? "the first layer receives \(Diagnosis.format(a / b))× less gradient, relative to the last, in \(other.label)" : "the first layer receives \(Diagnosis.format(b / a))× more gradient, relative to the last, in \(other.label)"
+                    lines.append("Depth profile, first-layer over last-layer gradient RMS: \(first.label) \(Diagnosis.format(a)), \(other.label) \(Diagnosis.format(b)); \(change).")
                 }
+                var differing: [(probe: String, ratio: Double)] = []
                 for probe in sharedProbes {
-                    guard let a = first.gradientMeans[probe]?.last, let b = other.gradientMeans[probe]?.last, a > 0, b > 0 else {
-                        continue
+                    let a = tableValue(first, probe)
+                    let b = tableValue(other, probe)
+                    if a > 0, b > 0, b / a > 3 || b / a < 1.0 / 3 {
+                        differing.append((probe, b / a))
                     }
-                    let ratio = b / a
-                    if ratio > 3 || ratio < 1.0 / 3 {
-                        lines.append("\(probe): last-epoch mean gradient norm is \(Diagnosis.format(ratio))× in \(other.label) compared with \(first.label).")
-                    }
+                }
+                differing.sort { abs(Foundation.log($0.ratio)) > abs(Foundation.log($1.ratio)) }
+                for (probe, ratio) in differing.prefix(5) {
+                    lines.append("\(probe): \(valueName(other)) is \(Diagnosis.format(ratio))× in \(other.label) compared with \(first.label).")
+                }
+                if differing.count > 5 {
+                    lines.append("\(differing.count - 5) more layers differ by more than 3× (see the table).")
                 }
             }
         }

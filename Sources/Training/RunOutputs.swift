@@ -39,7 +39,7 @@ final class RunOutputs {
         events = try TensorBoardWriter(directory: directory.url)
     }
 
-    private func writeConfiguration() throws {
+    func writeConfiguration() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let record = ConfigurationRecord(gradscopeVersion: gradScopeVersion, configuration: configuration, probes: targets, data: dataOrigin)
