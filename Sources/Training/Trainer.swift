@@ -47,7 +47,7 @@ public struct TrainingDivergedError: Error, CustomStringConvertible {
     public var description: String {
         let place = layer.map { "the first probed layer with a non-finite gradient (in backward order) is '\($0.name)' (\($0.path))" }
             ?? "no probed layer had a non-finite gradient"
-        return "training diverged at epoch \(epoch), step \(step): loss is \(loss), and \(place). Results up to this batch are in \(runDirectory.path). Lower --lr, or pass --continue-on-nonfinite to keep going."
+        return "training diverged at epoch \(epoch), step \(step): loss is \(loss.isNaN ? "nan" : "\(loss)"), and \(place). Results up to this batch are in \(runDirectory.path). Lower --lr, or pass --continue-on-nonfinite to keep going."
     }
 }
 

@@ -118,7 +118,7 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
     configuration.epochs = try arguments.int("--epochs", range: 1...1_000_000) ?? configuration.epochs
     configuration.batchSize = try arguments.int("--batch-size", range: 1...1_000_000) ?? configuration.batchSize
     configuration.optimizer = try arguments.choice("--optimizer", as: OptimizerKind.self) ?? configuration.optimizer
-    configuration.learningRate = try arguments.double("--lr", range: Double.leastNonzeroMagnitude...1e6) ?? configuration.learningRate
+    configuration.learningRate = try arguments.double("--lr", range: Double.leastNonzeroMagnitude...Double.greatestFiniteMagnitude) ?? configuration.learningRate
     configuration.momentum = try arguments.double("--momentum", range: 0...0.999_999) ?? configuration.momentum
     configuration.weightDecay = try arguments.double("--weight-decay", range: 0...1e6) ?? configuration.weightDecay
     if let seed = arguments.string("--seed") {

@@ -1,0 +1,156 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Runs the built `gradscope` executable as a user would, pinning help, errors and exit codes.
+final class CommandLineTests: XCTestCase {
+    private static let executable: URL = {
+        let root = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/gradscope")
+    }()
+
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.executable.path),
+                          "gradscope is not built at \(Self.executable.path); run swift build first")
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gradscope-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let scratch {
+            try? FileManager.default.removeItem(at: scratch)
+        }
+    }
+
+    private struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    @discardableResult
+    private func gradscope(_ arguments: [String], interruptAfter marker: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        process.currentDirectoryURL = scratch
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+
+        var errorText = ""
+        if let marker {
+            // Read standard error until the marker appears, then press Ctrl-C once.
+            let handle = error.fileHandleForReading
+            while !errorText.contains(marker) {
+                let chunk = handle.availableData
+                if chunk.isEmpty {
+                    break
+                }
+                errorText += String(decoding: chunk, as: UTF8.self)
+            }
+            kill(process.processIdentifier, SIGINT)
+        }
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        errorText += String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), error: errorText)
+    }
+
+    private let tinyRun = ["--model", "mlp", "--depth", "3", "--width", "8", "--synthetic-size", "64", "--batch-size", "16", "--lr", "0.001"]
+
+    func testHelpListsSubcommands() throws {
+        let result = try gradscope(["--help"])
+        XCTAssertEqual(result.status, 0)
+        for name in ["train", "profile", "compare", "inspect", "models", "weights"] {
+            XCTAssertTrue(result.output.contains("  \(name) "), "help lists \(name)")
+        }
+    }
+
+    func testTrainHelpShowsOptions() throws {
+        let result = try gradscope(["train", "--help"])
+        XCTAssertEqual(result.status, 0)
+        for option in ["--model NAME", "--no-skip", "--probe PATH[=NAME]", "--limit-train N", "--image-size S", "--resume RUN_DIR"] {
+            XCTAssertTrue(result.output.contains(option), "train --help shows \(option)")
+        }
+    }
+
+    func testUnknownSubcommandExitsWithUsageError() throws {
+        let result = try gradscope(["trian"])
+        XCTAssertEqual(result.status, 2)
+        XCTAssertEqual(result.error, "gradscope: error: unknown subcommand 'trian'. Run 'gradscope --help' to list the subcommands.\n")
+    }
+
+    func testInvalidValueNamesOption() throws {
+        let result = try gradscope(["train", "--lr", "fast"])
+        XCTAssertEqual(result.status, 2)
+        XCTAssertEqual(result.error, "gradscope train: error: --lr expects a number, got 'fast'\nRun 'gradscope train --help' for the options.\n")
+    }
+
+    func testMisspelledOptionSuggestsClosest() throws {
+        let result = try gradscope(["train", "--epoch", "3"])
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.error.contains("unknown option '--epoch' for 'gradscope train'. Did you mean '--epochs'?"), result.error)
+    }
+
+    func testUnknownProbeListsNearestPaths() throws {
+        let result = try gradscope(["train", "--probe", "features.99", "--out", "run"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.error.contains("the model has no layer 'features.99'; nearest valid paths: "), result.error)
+        XCTAssertTrue(result.error.contains(" features.9,"), result.error)
+    }
+
+    func testMissingDataDirectoryIsNamed() throws {
+        let result = try gradscope(["train", "--data", "no-such-folder", "--out", "run"] + tinyRun)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.error.contains("no-such-folder"), result.error)
+    }
+
+    func testInspectPrintsTorchvisionCount() throws {
+        let result = try gradscope(["inspect", "vgg19"])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("total parameters: 139,611,210"), result.output)
+        XCTAssertTrue(result.output.contains("features.28"))
+        XCTAssertTrue(result.output.contains("[1, 512, 7, 7]"), "avgpool enlarges 1x1 to 7x7 at 32x32 input")
+    }
+
+    func testWeightsListsFixtureEntries() throws {
+        let result = try gradscope(["weights", Fixtures.url("fixture_mini_vgg.pth").path])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("features.0.weight"), result.output)
+        XCTAssertTrue(result.output.contains("[8, 3, 3, 3]"), result.output)
+    }
+
+    func testTrainingRunAndRefusalToOverwrite() throws {
+        let result = try gradscope(["train", "--epochs", "1", "--out", "run"] + tinyRun)
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.error.contains("using the built-in synthetic images"), result.error)
+        for name in ["config.json", "batches.csv", "epochs.csv", "summary.md", "gradients.png", "report.html"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("run/\(name)").path), name)
+        }
+        let again = try gradscope(["train", "--epochs", "1", "--out", "run"] + tinyRun)
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.error.contains("already holds a run"), again.error)
+    }
+
+    func testInterruptWritesResultsAndExplainsResume() throws {
+        let result = try gradscope(["train", "--epochs", "500", "--out", "stopped"] + tinyRun, interruptAfter: "epoch 1/500")
+        XCTAssertEqual(result.status, 130, result.error)
+        XCTAssertTrue(result.error.contains("Continue with: gradscope train --resume"), result.error)
+        let batches = try String(contentsOf: scratch.appendingPathComponent("stopped/batches.csv"), encoding: .utf8)
+        XCTAssertGreaterThan(batches.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count, 1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("stopped/checkpoint/state.json").path))
+    }
+
+    func testNonfiniteLossStopsWithLayerName() throws {
+        let arguments = ["--model", "mlp", "--depth", "3", "--width", "16", "--activation", "relu", "--synthetic-size", "64", "--batch-size", "16"]
+        let result = try gradscope(["train", "--epochs", "1", "--optimizer", "sgd", "--lr", "1e30", "--out", "nan"] + arguments)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.error.contains("training diverged"), result.error)
+        XCTAssertTrue(result.error.contains("loss is nan, and the first probed layer with a non-finite gradient (in backward order) is 'layers.4'"), result.error)
+    }
+}
