@@ -1,74 +1,25 @@
 import Checkpoints
 import Foundation
 import Tensors
+import TestSupport
 import XCTest
 
 /// Checks GradScope's safetensors output with the reference Python package.
 ///
-/// The test uses `/work/venv-torch` when it has `safetensors` and `numpy`. Otherwise it creates a
-/// virtual environment in the temporary directory once and installs both from PyPI. When that fails,
-/// the test fails and shows the command output.
+/// The test creates a virtual environment with `safetensors` and `numpy` from PyPI once
+/// (`PythonEnvironment`); when that fails, the test fails and shows the command output.
 final class PythonInteropTests: XCTestCase {
-    private struct CommandResult {
-        let status: Int32
-        let output: String
-    }
-
-    private func run(_ executable: String, _ arguments: [String]) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
-    }
-
-    private func hasPackages(_ python: String) -> Bool {
-        guard FileManager.default.isExecutableFile(atPath: python),
-            let result = try? run(python, ["-c", "import safetensors, numpy"])
-        else {
-            return false
-        }
-        return result.status == 0
-    }
-
-    /// Finds a Python interpreter that can import `safetensors` and `numpy`, installing them if needed.
+    /// An interpreter that can import `safetensors` and `numpy`, installing them on first use.
     private func pythonWithSafetensors() throws -> String {
-        let shared = "/work/venv-torch/bin/python"
-        if hasPackages(shared) {
-            return shared
-        }
-        let environment = FileManager.default.temporaryDirectory.appendingPathComponent("gradscope-safetensors-venv").path
-        let python = environment + "/bin/python"
-        if hasPackages(python) {
-            return python
-        }
-
-        let create = try run("/usr/bin/env", ["python3", "-m", "venv", environment])
-        guard create.status == 0 else {
-            throw PythonSetupError(message: "python3 -m venv \(environment) failed (install python3-venv):\n\(create.output)")
-        }
-        let install = try run(environment + "/bin/pip", ["install", "--quiet", "safetensors", "numpy"])
-        guard install.status == 0, hasPackages(python) else {
-            throw PythonSetupError(message: "pip cannot install safetensors and numpy into \(environment):\n\(install.output)")
-        }
-        return python
-    }
-
-    private struct PythonSetupError: Error {
-        let message: String
+        try PythonEnvironment.python(name: "safetensors", packages: ["safetensors", "numpy"], module: "safetensors, numpy")
     }
 
     func testPythonReadsGradScopeFile() throws {
         let python: String
         do {
             python = try pythonWithSafetensors()
-        } catch let error as PythonSetupError {
-            return XCTFail(error.message)
+        } catch let error as PythonEnvironment.SetupError {
+            return XCTFail(error.description)
         }
         let directory = try makeTemporaryDirectory(for: self)
         let url = directory.appendingPathComponent("gradscope.safetensors")
@@ -93,10 +44,9 @@ final class PythonInteropTests: XCTestCase {
             }))
             """
 
-        let result = try run(python, ["-c", script, url.path])
+        let output = try PythonEnvironment.run(python, arguments: ["-c", script, url.path])
 
-        XCTAssertEqual(result.status, 0, result.output)
-        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], result.output)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], output)
         XCTAssertEqual(json["metadata"] as? [String: String], ["epoch": "4", "run": "a b"])
         let tensors = try XCTUnwrap(json["tensors"] as? [String: [String: Any]])
         XCTAssertEqual(Set(tensors.keys), ["layer.weight", "labels", "mask", "half"])

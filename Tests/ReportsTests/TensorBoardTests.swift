@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Reports
@@ -118,67 +119,14 @@ final class TensorBoardWriterTests: XCTestCase {
 /// A Python virtual environment with the `tensorboard` package, created once outside the
 /// repository and reused by later test runs.
 enum TensorBoardEnvironment {
-    struct SetupError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// The venv directory: `GRADSCOPE_TENSORBOARD_VENV` when set, else `/work/venv-tb`.
-    static var directory: String {
-        ProcessInfo.processInfo.environment["GRADSCOPE_TENSORBOARD_VENV"] ?? "/work/venv-tb"
-    }
-
-    /// Returns the venv's Python interpreter. Creates the venv and installs tensorboard first
-    /// when the interpreter is missing or cannot import tensorboard.
+    /// The interpreter of a virtual environment with `tensorboard`, created on first use.
     static func python() throws -> String {
-        let python = directory + "/bin/python"
-        if (try? run(python, script: "import tensorboard", arguments: [])) != nil {
-            return python
-        }
-
-        do {
-            _ = try run("/usr/bin/env", arguments: ["python3", "-m", "venv", directory])
-            _ = try run(directory + "/bin/pip", arguments: ["install", "--quiet", "tensorboard"])
-            _ = try run(python, script: "import tensorboard", arguments: [])
-        } catch {
-            throw SetupError(
-                description: "Cannot set up the TensorBoard venv at \(directory): \(error). "
-                    + "Create it with `python3 -m venv \(directory) && \(directory)/bin/pip install tensorboard` "
-                    + "or point GRADSCOPE_TENSORBOARD_VENV at a venv that has tensorboard.")
-        }
-        return python
+        try PythonEnvironment.python(name: "tensorboard", packages: ["tensorboard"], module: "tensorboard")
     }
 
     /// Runs `python -c script arguments…` and returns its standard output.
     static func run(_ python: String, script: String, arguments: [String]) throws -> String {
-        try run(python, arguments: ["-c", script] + arguments)
-    }
-
-    /// Runs `executable` and returns its standard output.
-    ///
-    /// - Throws: `SetupError` with the standard error text when the exit status is not 0.
-    static func run(_ executable: String, arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        process.environment = environment
-        let outputPipe = Pipe()
-        let errorPipe = Pipe()
-        process.standardOutput = outputPipe
-        process.standardError = errorPipe
-
-        try process.run()
-        let output = outputPipe.fileHandleForReading.readDataToEndOfFile()
-        let errorOutput = errorPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errorOutput, as: UTF8.self)
-            throw SetupError(
-                description: "\(executable) exited with status \(process.terminationStatus): \(message)")
-        }
-        return String(decoding: output, as: UTF8.self)
+        try PythonEnvironment.run(python, arguments: ["-c", script] + arguments, environment: ["TF_CPP_MIN_LOG_LEVEL": "3"])
     }
 
     /// Checks every record's CRCs with TensorBoard's own `masked_crc32c`, then loads the file
