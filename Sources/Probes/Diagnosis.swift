@@ -45,6 +45,8 @@ public struct LayerDiagnosis: Codable, Equatable, Sendable {
     public var reading: String
     /// Every finding with its threshold and reason, one line each.
     public var findings: [String]
+    /// The severity of each finding, in the order of `findings`.
+    public var findingSeverities: [Severity]
     public var severity: Severity
 }
 
@@ -73,9 +75,11 @@ public enum Diagnosis {
             let ratio = (rms != nil && reference != nil && reference! > 0) ? rms! / reference! : nil
 
             var findings: [String] = []
+            var findingSeverities: [Severity] = []
             var severity = Severity.ok
             func flag(_ level: Severity, _ text: String) {
                 findings.append(text)
+                findingSeverities.append(level)
                 severity = max(severity, level)
             }
 
@@ -109,7 +113,7 @@ public enum Diagnosis {
                 firstEpochMean: means.first ?? .nan, lastEpochMean: means.last ?? .nan,
                 trendPerEpoch: trend, ratioToOutput: ratio,
                 reading: reading(ratio: ratio, trend: trend, isReference: probe == forwardOrder.last, thresholds: thresholds, nonfinite: severity == .error),
-                findings: findings, severity: severity)
+                findings: findings, findingSeverities: findingSeverities, severity: severity)
         }
     }
 

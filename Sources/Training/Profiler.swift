@@ -49,8 +49,13 @@ public struct GradientProfile: Codable, Sendable {
         return first / last
     }
 
+    /// The model, e.g. "resnet50 without skip connections".
+    public var modelTitle: String {
+        "\(model)\(skipConnections ? "" : " without skip connections")"
+    }
+
     public var title: String {
-        "\(model)\(skipConnections ? "" : " without skip connections") on \(data)"
+        "\(modelTitle) on \(data)"
     }
 }
 
@@ -141,7 +146,7 @@ struct ProfileFiles {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try writeAtomically(try encoder.encode(profile), to: directory.file("profile.json"))
 
-        let chart = ProfileFiles.chart([profile], title: "Gradient RMS through depth — \(profile.title)")
+        let chart = ProfileFiles.chart([profile], title: "Gradient RMS through depth — \(profile.modelTitle)")
         try chart.write(to: directory.file("profile.png"))
         try chart.write(to: directory.file("profile.svg"))
         try writeAtomically(markdown(), to: directory.file("profile.md"))
@@ -157,7 +162,7 @@ struct ProfileFiles {
     /// A chart of gradient RMS against layer index for one or more profiles with the same layers.
     static func chart(_ profiles: [GradientProfile], title: String) -> LineChart {
         let series = profiles.map { profile in
-            Series(name: profiles.count == 1 ? "grad_output_rms" : profile.title,
+            Series(name: profiles.count == 1 ? "grad_output_rms" : profile.modelTitle,
                    points: profile.layers.map { (x: Double($0.index), y: $0.gradOutputRMS) })
         }
         return LineChart(

@@ -126,8 +126,7 @@ final class RunOutputs {
     }
 
     private var figureTitle: String {
-        let model = configuration.model.name + (configuration.model.skipConnections ? "" : " without skip connections")
-        return "\(model) on \(dataOrigin)"
+        configuration.model.name + (configuration.model.skipConnections ? "" : " without skip connections")
     }
 
     private func writeEpochsCSV(_ results: [EpochResult]) throws {

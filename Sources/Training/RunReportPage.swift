@@ -50,13 +50,18 @@ struct RunReportPage {
         return report
     }
 
+    /// One card per layer with findings, its lines ordered as the diagnosis found them.
     private func findings() -> [HTMLReport.Finding] {
         var findings: [HTMLReport.Finding] = []
-        for diagnosis in diagnoses {
-            for text in diagnosis.findings {
-                let severity: HTMLReport.Severity = diagnosis.severity == .error ? .error : (diagnosis.severity == .warning ? .warning : .info)
-                findings.append(HTMLReport.Finding(severity: severity, title: "\(diagnosis.probe) (\(diagnosis.path))", detail: text))
+        for diagnosis in diagnoses where !diagnosis.findings.isEmpty {
+            let severity: HTMLReport.Severity
+            switch diagnosis.severity {
+            case .error: severity = .error
+            case .warning: severity = .warning
+            case .note, .ok: severity = .info
             }
+            let title = diagnosis.probe == diagnosis.path ? diagnosis.path : "\(diagnosis.probe) (\(diagnosis.path))"
+            findings.append(HTMLReport.Finding(severity: severity, title: title, detail: diagnosis.findings.joined(separator: "; ")))
         }
         if findings.isEmpty {
             findings.append(HTMLReport.Finding(severity: .info, title: "No layer crossed a threshold", detail: "Every probed layer's gradients stayed within the thresholds below."))
