@@ -225,6 +225,46 @@ public final class Trainer {
         observer?.epochFinished(result, of: configuration.epochs)
     }
 
+    /// Time of a forward and backward pass with and without the probes, measured on the first
+    /// training batch in alternation (`repeats` of each, after one warm-up of each), without
+    /// updating the weights. Gradients are cleared afterwards, so training is unchanged.
+    public func measureProbeOverhead(repeats: Int) throws -> ProbeOverhead {
+        let batch = try trainLoader.makeBatch(epoch: 0, batchIndex: 0)
+        let savedBuffers = model.namedBuffers().map { ($0.tensor, $0.tensor.copy()) }
+        var probed: [Double] = []
+        var unprobed: [Double] = []
+        model.setTraining(true)
+        for index in 0..<(2 * (repeats + 1)) {
+            let withProbes = index % 2 == 0
+            if withProbes {
+                probes.reattach()
+            } else {
+                probes.detach()
+            }
+            let start = ProcessInfo.processInfo.systemUptime
+            model.zeroGradients()
+            crossEntropy(logits: model(batch.images), labels: batch.labels).backward()
+            if withProbes {
+                probes.collectParameterMetrics()
+                _ = probes.takeRecords()
+            }
+            let elapsed = ProcessInfo.processInfo.systemUptime - start
+            if index >= 2 {
+                if withProbes {
+                    probed.append(elapsed)
+                } else {
+                    unprobed.append(elapsed)
+                }
+            }
+        }
+        probes.reattach()
+        model.zeroGradients()
+        for (buffer, saved) in savedBuffers {
+            buffer.assign(from: saved)
+        }
+        return ProbeOverhead(probedSeconds: MetricSummary(probed).median, unprobedSeconds: MetricSummary(unprobed).median, repeats: repeats)
+    }
+
     /// Loss and accuracy on the test split in evaluation mode, or nil without one.
     func evaluate() throws -> (loss: Double, accuracy: Double)? {
         guard let testLoader, testLoader.sampleCount > 0 else {
@@ -271,6 +311,18 @@ public final class Trainer {
 
     func saveCheckpoint() throws {
         try CheckpointStore(directory: runDirectory).save(trainer: self)
+    }
+}
+
+/// The median time of a forward and backward pass with and without probes.
+public struct ProbeOverhead: Sendable {
+    public var probedSeconds: Double
+    public var unprobedSeconds: Double
+    public var repeats: Int
+
+    /// The extra time probes take, as a fraction of an unprobed pass.
+    public var fraction: Double {
+        probedSeconds / unprobedSeconds - 1
     }
 }
 

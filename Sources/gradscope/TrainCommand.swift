@@ -36,6 +36,7 @@ struct TrainCommand: Command {
             OptionSpec(name: "--resume", valueName: "RUN_DIR", help: "Continue a stopped run, or extend a finished one with a larger --epochs."),
             OptionSpec(name: "--checkpoint-every", valueName: "N", help: "Also checkpoint every N steps (default: at the end of each epoch)."),
             OptionSpec(name: "--continue-on-nonfinite", help: "Keep training when the loss or a gradient is NaN or infinite."),
+            OptionSpec(name: "--probe-overhead", valueName: "N", help: "Before training, time N forward-backward passes with and N without probes, and report the difference."),
             OptionSpec(name: "--vanishing-ratio", valueName: "R", help: "Diagnosis: vanishing below R times the output side's gradient RMS (default 0.01)."),
             OptionSpec(name: "--exploding-ratio", valueName: "R", help: "Diagnosis: exploding above R times the output side's gradient RMS (default 100)."),
             OptionSpec(name: "--stalled-ratio", valueName: "R", help: "Diagnosis: stalled below this median update/weight ratio (default 1e-5)."),
@@ -79,6 +80,12 @@ struct TrainCommand: Command {
         }
         display.notice("training \(configuration.model.name) (\(grouped(trainer.model.parameterCount)) parameters) for \(configuration.epochs) epochs; probes: \(trainer.probes.targets.map { $0.name == $0.path ? $0.path : "\($0.name)=\($0.path)" }.joined(separator: ", "))")
         display.notice("results go to \(directory.url.path)")
+
+        if let repeats = try arguments.int("--probe-overhead", range: 1...1000) {
+            let overhead = try trainer.measureProbeOverhead(repeats: repeats)
+            display.notice(String(format: "probe overhead: %.1f%% (forward and backward %.4f s with probes, %.4f s without; medians of %d each)",
+                                  overhead.fraction * 100, overhead.probedSeconds, overhead.unprobedSeconds, overhead.repeats))
+        }
 
         let interrupt = InterruptFlag()
         let outcome: RunOutcome
