@@ -28,6 +28,9 @@ public struct LoaderConfiguration: Sendable, Equatable {
     public var dropLast: Bool
     /// Use only the first `limit` samples of the data set (before shuffling); nil uses all.
     public var limit: Int?
+    /// With `limit`: take the samples from each class in turn (the first of every class, then the
+    /// second, ...) instead of the first `limit`, so that a class-sorted data set keeps every class.
+    public var limitSpreadsOverClasses = false
     /// Per-sample preprocessing.
     public var transform: ImageTransform
     /// Batches the worker thread prepares ahead of the consumer.
@@ -67,6 +70,9 @@ public final class DataLoader: @unchecked Sendable {
     /// Samples used per epoch: the data set's count, capped by `limit`.
     public let sampleCount: Int
 
+    /// The data set indices used, in data set order.
+    public let sampleIndices: [Int]
+
     /// Shape of one preprocessed sample, `[C, H, W]`.
     public let sampleShape: [Int]
 
@@ -77,6 +83,11 @@ public final class DataLoader: @unchecked Sendable {
         self.dataset = dataset
         self.configuration = configuration
         self.sampleCount = min(dataset.count, configuration.limit ?? dataset.count)
+        if configuration.limitSpreadsOverClasses && sampleCount < dataset.count {
+            sampleIndices = DataLoader.indicesSpreadOverClasses(dataset, count: sampleCount)
+        } else {
+            sampleIndices = Array(0..<sampleCount)
+        }
 
         var size = configuration.transform.size ?? dataset.uniformImageSize
         if size == nil && dataset.count > 0 {
@@ -93,10 +104,27 @@ public final class DataLoader: @unchecked Sendable {
         return configuration.dropLast ? sampleCount / batchSize : (sampleCount + batchSize - 1) / batchSize
     }
 
+    /// `count` indices taken from each class in turn, returned in data set order.
+    static func indicesSpreadOverClasses(_ dataset: Dataset, count: Int) -> [Int] {
+        var byClass = [[Int]](repeating: [], count: max(dataset.classCount, 1))
+        for index in 0..<dataset.count {
+            byClass[dataset.label(at: index)].append(index)
+        }
+        var chosen: [Int] = []
+        var round = 0
+        while chosen.count < count {
+            for members in byClass where round < members.count && chosen.count < count {
+                chosen.append(members[round])
+            }
+            round += 1
+        }
+        return chosen.sorted()
+    }
+
     /// Returns the data set indices of one epoch in visiting order. The order is a seeded
-    /// Fisher-Yates shuffle of `0..<sampleCount`, or that range itself when shuffling is off.
+    /// Fisher-Yates shuffle of `sampleIndices`, or those indices in order when shuffling is off.
     public func sampleOrder(epoch: Int) -> [Int] {
-        var order = Array(0..<sampleCount)
+        var order = sampleIndices
         guard configuration.shuffle else {
             return order
         }

@@ -31,9 +31,16 @@ struct TrainingData {
             notices.append("\(train.origin) has no test split: test loss and accuracy are not reported")
         }
 
-        let size = configuration.imageSize.map { ImageSize($0) }
+        var size = configuration.imageSize.map { ImageSize($0) }
         if size == nil && train.uniformImageSize == nil {
-            throw ConfigurationError("the images in \(train.origin) differ in size; choose one with --image-size")
+            // Image folders do not promise one size; the first image sets it, and an image of
+            // another size stops the loader with an error naming that file.
+            guard train.count > 0 else {
+                throw ConfigurationError("\(train.origin) has no images")
+            }
+            let first = try train.image(at: 0).size
+            size = first
+            notices.append("\(train.origin): using the first image's size, \(first), for every image; --image-size resizes them all")
         }
         let transform = ImageTransform(
             size: size, replicatesGrayscale: true,
@@ -43,13 +50,20 @@ struct TrainingData {
         let trainConfiguration = LoaderConfiguration(
             batchSize: configuration.batchSize, shuffle: configuration.shuffle, seed: configuration.seed,
             dropLast: false, limit: configuration.limitTrain, transform: transform)
-        trainLoader = try DataLoader(dataset: train, configuration: trainConfiguration)
+        var spread = trainConfiguration
+        spread.limitSpreadsOverClasses = TrainingData.limitMissesClasses(train, limit: configuration.limitTrain)
+        if spread.limitSpreadsOverClasses {
+            notices.append("the first \(configuration.limitTrain!) training images of \(train.origin) miss some classes (it is sorted by class), so --limit-train takes images from every class in turn")
+        }
+        trainLoader = try DataLoader(dataset: train, configuration: spread)
 
         if let test, configuration.limitTest != 0 {
             let testConfiguration = LoaderConfiguration(
                 batchSize: max(configuration.batchSize, 64), shuffle: false, seed: configuration.seed,
                 dropLast: false, limit: configuration.limitTest, transform: transform)
-            testLoader = try DataLoader(dataset: test, configuration: testConfiguration)
+            var spreadTest = testConfiguration
+            spreadTest.limitSpreadsOverClasses = TrainingData.limitMissesClasses(test, limit: configuration.limitTest)
+            testLoader = try DataLoader(dataset: test, configuration: spreadTest)
         } else {
             testLoader = nil
         }
@@ -58,5 +72,15 @@ struct TrainingData {
         sampleShape = trainLoader.sampleShape
         origin = train.origin
         self.notices = notices
+    }
+
+    /// Whether the first `limit` samples lack a class that the whole data set has.
+    static func limitMissesClasses(_ dataset: Dataset, limit: Int?) -> Bool {
+        guard let limit, limit < dataset.count else {
+            return false
+        }
+        let present = Set((0..<limit).map { dataset.label(at: $0) })
+        let classes = Set((0..<dataset.count).map { dataset.label(at: $0) })
+        return present.count < classes.count
     }
 }
