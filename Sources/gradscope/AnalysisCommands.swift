@@ -5,26 +5,12 @@ struct ProfileCommand: Command {
     let spec = CommandSpec(
         name: "profile",
         abstract: "Show the gradient through depth: every convolution and linear layer on a few batches.",
-        options: [
-            OptionSpec(name: "--model", valueName: "NAME", help: "Model from 'gradscope models' (default vgg19)."),
-            OptionSpec(name: "--no-skip", help: "ResNets: remove every block's skip connection."),
-            OptionSpec(name: "--depth", valueName: "N", help: "MLP: number of linear layers (default 20)."),
-            OptionSpec(name: "--width", valueName: "N", help: "MLP: width of the hidden layers (default 256)."),
-            OptionSpec(name: "--activation", valueName: "NAME", help: "MLP: relu, sigmoid or tanh (default sigmoid)."),
-            OptionSpec(name: "--num-classes", valueName: "K", help: "Classes of the final layer (default 10)."),
-            OptionSpec(name: "--dropout", valueName: "P", help: "VGG: dropout probability of the classifier (default 0.5)."),
-            OptionSpec(name: "--weights", valueName: "FILE", help: "Start from a .pth or .safetensors state dict."),
-            OptionSpec(name: "--data", valueName: "PATH", help: "Data set directory; built-in synthetic images when absent."),
-            OptionSpec(name: "--image-size", valueName: "S", help: "Resize images to S x S pixels (default: the data's own size)."),
-            OptionSpec(name: "--normalize", help: "Normalise inputs with CIFAR-10's channel mean and deviation."),
-            OptionSpec(name: "--batch-size", valueName: "N", help: "Images per batch (default 32)."),
+        options: modelOptions + dataOptions + [
             OptionSpec(name: "--batches", valueName: "B", help: "Batches averaged into the profile (default 4)."),
             OptionSpec(name: "--train-steps", valueName: "N", help: "Optimizer steps before profiling (default 0: at initialisation)."),
             OptionSpec(name: "--update", help: "Also update the weights on the profiled batches."),
             OptionSpec(name: "--optimizer", valueName: "NAME", help: "adam, adamw or sgd, for --train-steps and --update (default adam)."),
             OptionSpec(name: "--lr", valueName: "RATE", help: "Learning rate (default 1e-4)."),
-            OptionSpec(name: "--seed", valueName: "N", help: "Seed of the weights and the data order (default 0)."),
-            OptionSpec(name: "--synthetic-size", valueName: "N", help: "Training images of the built-in synthetic set (default 2000)."),
             OptionSpec(name: "--out", valueName: "DIR", help: "Output directory (default runs/profile-MODEL-DATE-TIME)."),
         ],
         discussion: "Writes profile.csv, profile.md, profile.png/.svg, profile.json and report.html. The same --seed gives the same batches, so two models can be profiled on identical data.")
