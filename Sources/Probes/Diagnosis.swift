@@ -18,7 +18,7 @@ public struct DiagnosisThresholds: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// How serious a finding is.
+/// The seriousness of a finding.
 public enum Severity: String, Codable, Sendable, Comparable {
     case ok
     case note

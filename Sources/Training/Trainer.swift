@@ -14,7 +14,7 @@ public protocol TrainingObserver: AnyObject {
     func epochFinished(_ result: EpochResult, of epochs: Int)
 }
 
-/// Where a run stands after one batch.
+/// The progress of a run after one batch.
 public struct BatchProgress: Sendable {
     /// 1-based epoch and batch numbers.
     public var epoch: Int
@@ -28,7 +28,7 @@ public struct BatchProgress: Sendable {
     public var secondsLeft: Double
 }
 
-/// How a run ended without an error.
+/// The end of a run that stopped without an error.
 public enum RunOutcome: Equatable, Sendable {
     case finished
     /// Stopped on request after finishing a batch; the results so far are written.
@@ -64,10 +64,9 @@ public final class Trainer {
     var state: TrainingState
     private var generator: RandomGenerator
 
-    /// Prepares a run: opens the data, builds the model (loading `weights` when given), resolves
-    /// the probes, and creates or reopens the run directory.
-    /// - Parameter resumeState: the state of a checkpoint to continue from, already loaded into
-    ///   the model and optimizer by the caller; nil starts a new run.
+    /// Prepares a run: opens the data, builds the model (loading `weights` when given) and
+    /// resolves the probes. Nothing is written until `run`; to continue a stopped run, call
+    /// `Resumption.restore` before `run`.
     /// - Throws: configuration, data set, model, probe and file errors, each naming what is wrong.
     public init(configuration: TrainingConfiguration, runDirectory: RunDirectory, observer: TrainingObserver?) throws {
         try configuration.validate()
@@ -127,8 +126,8 @@ public final class Trainer {
 
     /// Trains until the configured number of epochs, or until `shouldStop` returns true after a batch.
     ///
-    /// - Throws: `TrainingDivergedError` on a non-finite loss or gradient (unless configured to
-    ///   continue), after writing the results so far; data and file errors as they occur.
+    /// - Throws: `TrainingDivergedError` on a non-finite loss or gradient, after writing the results
+    ///   so far, unless configured to continue. Data and file errors are thrown as they occur.
     public func run(observer: TrainingObserver?, shouldStop: () -> Bool = { false }) throws -> RunOutcome {
         try outputs.start(resumingAt: state)
         let batchCount = trainLoader.batchCount
@@ -326,7 +325,7 @@ public struct ProbeOverhead: Sendable {
     }
 }
 
-/// Where a run is: the position in the data, the counters of the current epoch and the results so far.
+/// The position of a run in its data, the counters of the current epoch and the results so far.
 struct TrainingState: Codable {
     /// 0-based epoch being trained, and batches of it done.
     var epoch = 0

@@ -8,7 +8,7 @@ struct TrainingData {
     let classCount: Int
     /// `[C, H, W]` of one transformed sample.
     let sampleShape: [Int]
-    /// Where the data came from, for messages and reports.
+    /// The origin of the data, for messages and reports.
     let origin: String
     /// Messages for the user about choices made (synthetic data, missing test split).
     let notices: [String]
@@ -33,7 +33,7 @@ struct TrainingData {
 
         var size = configuration.imageSize.map { ImageSize($0) }
         if size == nil && train.uniformImageSize == nil {
-            // Image folders do not promise one size; the first image sets it, and an image of
+            // Image folders do not promise one size, so the first image sets it. An image of
             // another size stops the loader with an error naming that file.
             guard train.count > 0 else {
                 throw ConfigurationError("\(train.origin) has no images")
