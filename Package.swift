@@ -2,8 +2,9 @@
 import PackageDescription
 
 // Modules, lowest first. Each depends only on modules listed before it:
-// C shims -> Tensors -> NeuralNetworks -> Checkpoints -> Datasets -> Probes
-// -> Reports -> Training -> gradscope.
+// C shims, FileSupport -> Tensors -> NeuralNetworks -> Checkpoints -> Datasets -> Probes
+// -> Reports -> Training -> gradscope. FileSupport (atomic file writing) serves both the
+// checkpoint writer and the report writers.
 let releaseFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
 ]
@@ -27,18 +28,19 @@ let package = Package(
         .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
+        .target(name: "FileSupport", swiftSettings: releaseFlags),
         .target(name: "Tensors", dependencies: ["CDNNL"], swiftSettings: numericFlags),
         .target(name: "NeuralNetworks", dependencies: ["Tensors"], swiftSettings: numericFlags),
-        .target(name: "Checkpoints", dependencies: ["Tensors", "CZlib"], swiftSettings: releaseFlags),
+        .target(name: "Checkpoints", dependencies: ["Tensors", "FileSupport", "CZlib"], swiftSettings: releaseFlags),
         .target(
             name: "Datasets",
             dependencies: ["Tensors", "Checkpoints", "CJPEG", "CPNG", "CZlib"],
             swiftSettings: numericFlags),
         .target(name: "Probes", dependencies: ["Tensors", "NeuralNetworks"], swiftSettings: releaseFlags),
-        .target(name: "Reports", dependencies: ["Tensors", "CCairo", "CZlib"], swiftSettings: releaseFlags),
+        .target(name: "Reports", dependencies: ["FileSupport", "CCairo", "CZlib"], swiftSettings: releaseFlags),
         .target(
             name: "Training",
-            dependencies: ["Tensors", "NeuralNetworks", "Checkpoints", "Datasets", "Probes", "Reports"],
+            dependencies: ["FileSupport", "Tensors", "NeuralNetworks", "Checkpoints", "Datasets", "Probes", "Reports"],
             swiftSettings: releaseFlags),
         .executableTarget(name: "gradscope", dependencies: ["Training"], swiftSettings: releaseFlags),
         .executableTarget(
@@ -51,7 +53,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "NeuralNetworks", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "ProbesTests", dependencies: ["Probes", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "FileSupport", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

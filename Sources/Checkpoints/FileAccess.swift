@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -61,63 +62,17 @@ private func readAll(descriptor: Int32, size: Int, path: String) throws -> Data 
     return data
 }
 
-/// Writes a file atomically: the chunks go to a temporary file in the same directory, which is
-/// flushed with fsync and then renamed over `url`, so readers see either the old or the new file.
-///
-/// `writeContents` receives a function that appends bytes to the temporary file.
+/// Writes the bytes `writeContents` appends to `url` atomically (temporary file, fsync, rename).
+/// - Throws: `CheckpointError.writeFailed` naming `url` and the failed system call.
 func writeFileAtomically(
     to url: URL, _ writeContents: (_ append: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
 ) throws {
-    let path = url.path
-    let directory = url.deletingLastPathComponent().path
-    let temporaryPath = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-
-    let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else {
-        throw CheckpointError.writeFailed(path: path, reason: "cannot create '\(temporaryPath)': \(String(cString: strerror(errno)))")
-    }
-    var descriptorOpen = true
-    var renamed = false
-    defer {
-        if descriptorOpen {
-            close(descriptor)
+    do {
+        try writeAtomically(to: url) { sink in
+            try writeContents { try sink.write($0) }
         }
-        if !renamed {
-            unlink(temporaryPath)
-        }
-    }
-
-    try writeContents { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let result = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-            if result < 0 && errno == EINTR {
-                continue
-            }
-            guard result > 0 else {
-                throw CheckpointError.writeFailed(path: path, reason: String(cString: strerror(errno)))
-            }
-            offset += result
-        }
-    }
-
-    guard fsync(descriptor) == 0 else {
-        throw CheckpointError.writeFailed(path: path, reason: "fsync failed: \(String(cString: strerror(errno)))")
-    }
-    descriptorOpen = false
-    guard close(descriptor) == 0 else {
-        throw CheckpointError.writeFailed(path: path, reason: "close failed: \(String(cString: strerror(errno)))")
-    }
-    guard rename(temporaryPath, path) == 0 else {
-        throw CheckpointError.writeFailed(path: path, reason: "rename failed: \(String(cString: strerror(errno)))")
-    }
-    renamed = true
-
-    // Flushing the directory makes the rename itself durable; a failure here leaves a complete file.
-    let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if directoryDescriptor >= 0 {
-        fsync(directoryDescriptor)
-        close(directoryDescriptor)
+    } catch let error as FileOperationError {
+        throw CheckpointError.writeFailed(path: url.path, reason: "\(error.operation) failed: \(String(cString: strerror(error.code)))")
     }
 }
 

@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 
 /// One CSV cell: text, an integer or a floating-point number.
@@ -73,7 +74,7 @@ public func formatCSVRecord(_ fields: [String]) -> String {
 /// Writes a whole CSV file atomically: `header`, then one record per row.
 ///
 /// - Precondition: every row has `header.count` values.
-/// - Throws: `ReportError.fileOperationFailed` when the file cannot be written.
+/// - Throws: `FileOperationError` when the file cannot be written.
 public func writeCSV(header: [String], rows: [[CSVValue]], to url: URL) throws {
     var text = formatCSVRecord(header)
     for (index, row) in rows.enumerated() {
@@ -192,7 +193,7 @@ public final class CSVAppender {
     ///
     /// - Throws: `ReportError.csvHeaderMismatch` when an existing file has another header,
     ///   `ReportError.malformedCSV` when its header cannot be parsed, and
-    ///   `ReportError.fileOperationFailed` when it cannot be opened.
+    ///   `FileOperationError` when it cannot be opened.
     public init(url: URL, header: [String]) throws {
         precondition(!header.isEmpty, "header must name at least one column, got []")
         self.url = url

@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 
 /// A chart that can draw itself in a rectangle of a canvas; `LineChart`, `ChartFigure` and

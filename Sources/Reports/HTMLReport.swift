@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 
 /// A self-contained HTML page (`report.html`) of sections with text, inline SVG charts,
@@ -81,7 +82,7 @@ public struct HTMLReport {
 
     /// Writes the page to `url` atomically.
     ///
-    /// - Throws: `ReportError.fileOperationFailed` when the file cannot be written.
+    /// - Throws: `FileOperationError` when the file cannot be written.
     public func write(to url: URL) throws {
         try writeAtomically(render(), to: url)
     }

@@ -67,7 +67,7 @@ public struct LineChart {
     /// Writes the chart to `url` atomically, in `format` or else the one its extension names.
     ///
     /// - Throws: `ReportError.unsupportedChartFormat` for an unknown extension,
-    ///   `ReportError.drawingFailed` when Cairo fails, and `ReportError.fileOperationFailed`
+    ///   `ReportError.drawingFailed` when Cairo fails, and `FileOperationError`
     ///   when the file cannot be written.
     public func write(to url: URL, format: ChartFormat? = nil) throws {
         try writeFile(to: url, format: format)

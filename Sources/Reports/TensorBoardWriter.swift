@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -25,7 +26,7 @@ public final class TensorBoardWriter {
     ///
     /// - Parameter directory: an existing directory, usually the run directory.
     /// - Parameter wallTime: the file's creation time in seconds since 1970; also names the file.
-    /// - Throws: `ReportError.fileOperationFailed` when the file cannot be created or written.
+    /// - Throws: `FileOperationError` when the file cannot be created or written.
     public init(directory: URL, wallTime: Double = Date().timeIntervalSince1970) throws {
         // A second writer in the same directory, process and second (a run resumed at once)
         // gets a numbered name, which TensorBoard reads as another file of the same run.
@@ -79,7 +80,7 @@ public final class TensorBoardWriter {
 
     /// Writes the buffered events to the file.
     ///
-    /// - Throws: `ReportError.fileOperationFailed` when the write fails; the events stay
+    /// - Throws: `FileOperationError` when the write fails; the events stay
     ///   buffered so a later flush can retry them.
     public func flush() throws {
         guard !pending.isEmpty else {

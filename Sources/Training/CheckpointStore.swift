@@ -1,4 +1,5 @@
 import Checkpoints
+import FileSupport
 import Foundation
 import NeuralNetworks
 import Reports

@@ -1,4 +1,5 @@
 import Datasets
+import FileSupport
 import Foundation
 import NeuralNetworks
 import Probes

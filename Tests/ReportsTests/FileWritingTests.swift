@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 import XCTest
 
@@ -56,11 +57,11 @@ final class AtomicWriteTests: XCTestCase {
         try writeAtomically("inside", to: target.appendingPathComponent("keep.txt"))
 
         XCTAssertThrowsError(try writeAtomically("new", to: target)) { error in
-            guard case ReportError.fileOperationFailed(let path, let operation, _) = error else {
+            guard let failure = error as? FileOperationError else {
                 return XCTFail("unexpected error \(error)")
             }
-            XCTAssertEqual(operation, "rename")
-            XCTAssertEqual(path, target.path)
+            XCTAssertEqual(failure.operation, "rename")
+            XCTAssertEqual(failure.path, target.path)
         }
 
         let keep = target.appendingPathComponent("keep.txt")
@@ -73,12 +74,12 @@ final class AtomicWriteTests: XCTestCase {
         let url = directory.appendingPathComponent("missing/config.json")
 
         XCTAssertThrowsError(try writeAtomically("{}", to: url)) { error in
-            guard case ReportError.fileOperationFailed(let path, let operation, let code) = error else {
+            guard let failure = error as? FileOperationError else {
                 return XCTFail("unexpected error \(error)")
             }
-            XCTAssertEqual(operation, "open")
-            XCTAssertEqual(code, ENOENT)
-            XCTAssertTrue(path.hasPrefix(directory.path + "/missing/"), path)
+            XCTAssertEqual(failure.operation, "open")
+            XCTAssertEqual(failure.code, ENOENT)
+            XCTAssertTrue(failure.path.hasPrefix(directory.path + "/missing/"), failure.path)
             XCTAssertTrue(String(describing: error).contains(directory.path + "/missing/"))
         }
     }

@@ -4,13 +4,31 @@ import Foundation
 import Glibc
 #endif
 
+/// A system call on a file failed: `operation` names it and `code` is its `errno`.
+public struct FileOperationError: Error, CustomStringConvertible, Equatable {
+    public var path: String
+    public var operation: String
+    public var code: Int32
+
+    public init(path: String, operation: String, code: Int32) {
+        self.path = path
+        self.operation = operation
+        self.code = code
+    }
+
+    public var description: String {
+        "\(operation) failed for '\(path)': \(String(cString: strerror(code))) (errno \(code)). "
+            + "Check that the directory exists, is writable and has free space."
+    }
+}
+
 /// Writes `data` to `url` so that readers see either the old file or the complete new one.
 ///
 /// The bytes go to a temporary file in the same directory, which is flushed to disk with
 /// `fsync` and then renamed over `url`. When any step fails the temporary file is removed
 /// and an existing file at `url` is left unchanged.
 ///
-/// - Throws: `ReportError.fileOperationFailed` naming the path and the failed system call.
+/// - Throws: `FileOperationError` naming the path and the failed system call.
 public func writeAtomically(_ data: Data, to url: URL) throws {
     try writeAtomically(to: url) { sink in
         try sink.write(data)
@@ -47,7 +65,7 @@ public func writeAtomically(to url: URL, _ body: (FileSink) throws -> Void) thro
     synchronizeDirectory(atPath: directory)
 }
 
-/// An open file descriptor that writes whole buffers and reports failures as `ReportError`.
+/// An open file descriptor that writes whole buffers and reports failures as `FileOperationError`.
 ///
 /// Writes go straight to the kernel (there is no user-space buffer), so the bytes of each
 /// completed `write` call survive if the process is killed afterwards.
@@ -58,20 +76,20 @@ public final class FileSink {
     private var descriptor: Int32
 
     /// Creates `path`, failing if it exists, with permissions 0644 before the umask.
-    init(creatingExclusively path: String) throws {
+    public init(creatingExclusively path: String) throws {
         self.path = path
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if descriptor < 0 {
-            throw ReportError.fileOperationFailed(path: path, operation: "open", code: errno)
+            throw FileOperationError(path: path, operation: "open", code: errno)
         }
     }
 
     /// Opens `path` for appending, creating it if it is missing.
-    init(appendingTo path: String) throws {
+    public init(appendingTo path: String) throws {
         self.path = path
         descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         if descriptor < 0 {
-            throw ReportError.fileOperationFailed(path: path, operation: "open", code: errno)
+            throw FileOperationError(path: path, operation: "open", code: errno)
         }
     }
 
@@ -83,24 +101,28 @@ public final class FileSink {
 
     /// Writes all of `data`, retrying short writes and interrupted calls.
     ///
-    /// - Throws: `ReportError.fileOperationFailed` when the file is closed or `write` fails.
+    /// - Throws: `FileOperationError` when the file is closed or `write` fails.
     public func write(_ data: Data) throws {
-        guard descriptor >= 0 else {
-            throw ReportError.fileOperationFailed(path: path, operation: "write", code: EBADF)
-        }
+        try data.withUnsafeBytes { try write($0) }
+    }
 
-        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR {
-                        continue
-                    }
-                    throw ReportError.fileOperationFailed(path: path, operation: "write", code: errno)
+    /// Writes all of `buffer`, retrying short writes and interrupted calls.
+    ///
+    /// - Throws: `FileOperationError` when the file is closed or `write` fails.
+    public func write(_ buffer: UnsafeRawBufferPointer) throws {
+        guard descriptor >= 0 else {
+            throw FileOperationError(path: path, operation: "write", code: EBADF)
+        }
+        var offset = 0
+        while offset < buffer.count {
+            let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR {
+                    continue
                 }
-                offset += written
+                throw FileOperationError(path: path, operation: "write", code: errno)
             }
+            offset += written
         }
     }
 
@@ -115,7 +137,7 @@ public final class FileSink {
             return
         }
         if fsync(descriptor) != 0 {
-            throw ReportError.fileOperationFailed(path: path, operation: "fsync", code: errno)
+            throw FileOperationError(path: path, operation: "fsync", code: errno)
         }
     }
 
@@ -127,14 +149,14 @@ public final class FileSink {
         let result = Glibc.close(descriptor)
         descriptor = -1
         if result != 0 {
-            throw ReportError.fileOperationFailed(path: path, operation: "close", code: errno)
+            throw FileOperationError(path: path, operation: "close", code: errno)
         }
     }
 }
 
 private func renameFile(from source: String, to destination: String) throws {
     if rename(source, destination) != 0 {
-        throw ReportError.fileOperationFailed(path: destination, operation: "rename", code: errno)
+        throw FileOperationError(path: destination, operation: "rename", code: errno)
     }
 }
 
