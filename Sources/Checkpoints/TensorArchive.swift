@@ -11,6 +11,16 @@ public enum TensorArchiveFormat: String, Sendable {
     case torchLegacy
     /// Built in memory.
     case memory
+
+    /// The format's name for messages, e.g. "PyTorch zip checkpoint".
+    public var displayName: String {
+        switch self {
+        case .safetensors: "safetensors"
+        case .torchZip: "PyTorch zip checkpoint"
+        case .torchLegacy: "PyTorch legacy checkpoint"
+        case .memory: "in memory"
+        }
+    }
 }
 
 /// An ordered map from names to stored tensors, with string metadata: a state dict as a file stores it.

@@ -17,17 +17,18 @@ public struct StateDictMismatch: Error, Equatable, CustomStringConvertible {
             && a.wrongShape.map { "\($0)" } == b.wrongShape.map { "\($0)" }
     }
 
+    /// A summary with counts, then at most ten names of each kind.
     public var description: String {
-        var lines = ["the state dict does not match the model:"]
-        for name in missing {
-            lines.append("  missing: \(name)")
+        var lines = ["the state dict does not match the model: \(missing.count) missing, \(unexpected.count) unexpected, \(wrongShape.count) with the wrong shape"]
+        func list<Item>(_ items: [Item], _ line: (Item) -> String) {
+            lines += items.prefix(10).map(line)
+            if items.count > 10 {
+                lines.append("    ... and \(items.count - 10) more")
+            }
         }
-        for name in unexpected {
-            lines.append("  unexpected: \(name)")
-        }
-        for entry in wrongShape {
-            lines.append("  wrong shape: \(entry.name) is \(entry.actual) in the file, the model needs \(entry.expected)")
-        }
+        list(missing) { "  missing: \($0)" }
+        list(unexpected) { "  unexpected: \($0)" }
+        list(wrongShape) { "  wrong shape: \($0.name) is \($0.actual) in the file, the model needs \($0.expected)" }
         return lines.joined(separator: "\n")
     }
 }

@@ -117,6 +117,21 @@ public enum Diagnosis {
         }
     }
 
+    /// A run-level finding when the model is not learning: the last epoch's training loss is
+    /// still within 2% of ln(classes), the loss of a uniform guess, and its accuracy below 1.5
+    /// times chance. Returns nil otherwise, or without epochs.
+    public static func learningFinding(epochs: [EpochResult], classes: Int) -> String? {
+        guard let last = epochs.last, classes > 1 else {
+            return nil
+        }
+        let chanceLoss = Foundation.log(Double(classes))
+        let chanceAccuracy = 1 / Double(classes)
+        guard last.trainLoss >= 0.98 * chanceLoss, last.trainAccuracy < 1.5 * chanceAccuracy else {
+            return nil
+        }
+        return "not learning: after \(epochs.count) epoch\(epochs.count == 1 ? "" : "s") the training loss \(format(last.trainLoss)) is still near ln \(classes) = \(format(chanceLoss)), the loss of a uniform guess, and accuracy \(format(last.trainAccuracy * 100))% is near chance (\(format(chanceAccuracy * 100))%)"
+    }
+
     /// A few words for the summary table: level against the output side, then the trend.
     static func reading(ratio: Double?, trend: Double?, isReference: Bool, thresholds: DiagnosisThresholds, nonfinite: Bool) -> String {
         if nonfinite {

@@ -160,15 +160,19 @@ struct ProfileFiles {
         try page.write(to: directory.report)
     }
 
-    /// A chart of gradient RMS against layer index for one or more profiles with the same layers.
-    static func chart(_ profiles: [GradientProfile], title: String) -> LineChart {
-        let series = profiles.map { profile in
-            Series(name: profiles.count == 1 ? "grad_output_rms" : profile.modelTitle,
-                   points: profile.layers.map { (x: Double($0.index), y: $0.gradOutputRMS) })
+    /// Draws gradient RMS against depth for one or more profiles. Layers are placed by path on
+    /// one axis in forward order, so profiles with different layers (with and without shortcut
+    /// convolutions) line up layer by layer.
+    static func chart(_ profiles: [GradientProfile], labels: [String]? = nil, title: String) -> LineChart {
+        let order = RunComparison.mergedOrder(profiles.map { $0.layers.map(\.path) })
+        let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($0.element, Double($0.offset)) })
+        let series = profiles.enumerated().map { index, profile in
+            Series(name: profiles.count == 1 ? "grad_output_rms" : labels?[index] ?? profile.modelTitle,
+                   points: profile.layers.map { (x: position[$0.path]!, y: $0.gradOutputRMS) })
         }
         return LineChart(
             title: title, xLabel: "layer (forward order)", yLabel: "mean gradient RMS", series: series,
-            logScaleY: true, xTickLabels: profiles.first?.layers.map(\.path), width: 1000, height: 560)
+            logScaleY: true, xTickLabels: order, width: 1000, height: 560)
     }
 
     func reading() -> String {

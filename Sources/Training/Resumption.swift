@@ -78,11 +78,21 @@ public enum Resumption {
     ///   `--epochs` is below the epochs already finished.
     public static func restore(_ trainer: Trainer) throws -> (epoch: Int, step: Int) {
         let store = CheckpointStore(directory: trainer.runDirectory)
+        if !FileManager.default.fileExists(atPath: store.stateURL.path) {
+            // A run that stopped before its first checkpoint starts again from step 0; its
+            // per-batch rows are dropped when the run restarts.
+            return (1, 0)
+        }
         let state = try store.loadState(modelName: trainer.configuration.model.name)
         if state.training.results.count > trainer.configuration.epochs {
             throw CheckpointMismatchError(message: "--epochs \(trainer.configuration.epochs) is below the \(state.training.results.count) epochs this run has finished; give --epochs \(state.training.results.count) or more")
         }
         try store.restore(state, into: trainer)
         return (state.training.epoch + 1, state.training.step)
+    }
+
+    /// Whether a restored run has already trained every configured epoch.
+    public static func isFinished(_ trainer: Trainer) -> Bool {
+        trainer.state.epoch >= trainer.configuration.epochs
     }
 }

@@ -10,9 +10,9 @@ public struct RunRecord: Sendable {
     public var configuration: TrainingConfiguration
     /// Probe names in the order of `epochs.csv`, with their paths.
     public var probes: [ProbeTarget]
-    /// Mean `grad_output_l2` per probe, one value per epoch.
+    /// Mean `grad_output_l2` per probed layer path, one value per epoch.
     public var gradientMeans: [String: [Double]]
-    /// Mean `grad_output_rms` per probe in the last epoch.
+    /// Mean `grad_output_rms` per probed layer path in the last epoch.
     public var lastRMS: [String: Double]
     public var trainLoss: [Double]
     public var testAccuracy: [Double?]
@@ -66,10 +66,10 @@ public struct RunRecord: Sendable {
         var lastEpoch = 0
         for row in rows.dropFirst() where row.count == header.count {
             let epoch = Int(row[0]) ?? 0
-            let probe = row[1]
-            gradientMeans[probe, default: []].append(Double(row[meanColumn]) ?? .nan)
+            let path = row[2]
+            gradientMeans[path, default: []].append(Double(row[meanColumn]) ?? .nan)
             if epoch >= lastEpoch {
-                lastRMS[probe] = Double(row[rmsColumn]) ?? .nan
+                lastRMS[path] = Double(row[rmsColumn]) ?? .nan
             }
             if epoch > lastEpoch {
                 lastEpoch = epoch
@@ -84,21 +84,54 @@ public struct RunRecord: Sendable {
 public struct RunComparison {
     public let runs: [RunRecord]
 
-    /// Probes present in every run, in the first run's order.
+    /// Layer paths probed in every run, in the first run's order. Runs are matched by path, so
+    /// `conv1=features.0` in one run and `features.0` in another are the same layer.
     public var sharedProbes: [String] {
         guard let first = runs.first else {
             return []
         }
-        return first.probes.map(\.name).filter { name in runs.allSatisfy { run in run.probes.contains { $0.name == name } } }
+        return first.probes.map(\.path).filter { path in runs.allSatisfy { run in run.probes.contains { $0.path == path } } }
     }
 
-    /// Runs lacking some probe that another run has, with the missing names.
+    /// Every probed path of any run, in the order the runs list them.
+    private var allPaths: [String] {
+        RunComparison.mergedOrder(runs.map { $0.probes.map(\.path) })
+    }
+
+    /// Runs lacking some layer that another run probes, with the missing paths in forward order.
     public var missingProbes: [(run: String, probes: [String])] {
-        let all = Set(runs.flatMap { $0.probes.map(\.name) })
+        let all = allPaths
         return runs.compactMap { run in
-            let missing = all.subtracting(run.probes.map(\.name)).sorted()
+            let own = Set(run.probes.map(\.path))
+            let missing = all.filter { !own.contains($0) }
             return missing.isEmpty ? nil : (run.label, missing)
         }
+    }
+
+    /// Merges path lists that are each in forward order into one list in forward order, placing a
+    /// path missing from earlier lists right after its predecessor in its own list.
+    public static func mergedOrder(_ lists: [[String]]) -> [String] {
+        var merged: [String] = []
+        for list in lists {
+            var insertion = 0
+            for path in list {
+                if let position = merged.firstIndex(of: path) {
+                    insertion = position + 1
+                } else {
+                    merged.insert(path, at: insertion)
+                    insertion += 1
+                }
+            }
+        }
+        return merged
+    }
+
+    /// The name a shared layer has in the table: its path, with the first run's probe name when that differs.
+    private func displayName(_ path: String) -> String {
+        guard let name = runs.first?.probes.first(where: { $0.path == path })?.name, name != path else {
+            return path
+        }
+        return "\(name) (\(path))"
     }
 
     public init(runs: [RunRecord]) {
@@ -121,7 +154,7 @@ public struct RunComparison {
         var csvRows: [[CSVValue]] = []
         for probe in shared {
             let values = runs.map { tableValue($0, probe) }
-            var row = [probe] + values.map { Diagnosis.format($0) }
+            var row = [displayName(probe)] + values.map { Diagnosis.format($0) }
             if runs.count == 2 {
                 row.append(Diagnosis.format(values[1] / values[0]))
             }
@@ -135,7 +168,7 @@ public struct RunComparison {
             var series: [Series] = []
             for run in runs {
                 for probe in shared {
-                    series.append(Series(name: "\(run.label): \(probe)", values: run.gradientMeans[probe] ?? []))
+                    series.append(Series(name: "\(run.label): \(displayName(probe))", values: run.gradientMeans[probe] ?? []))
                 }
             }
             let chart = LineChart(title: "Mean gradient norm per epoch", xLabel: "epoch", yLabel: "mean ‖grad_output‖", series: series, logScaleY: true)
@@ -145,7 +178,7 @@ public struct RunComparison {
         }
         let profiles = runs.compactMap(\.profile)
         if profiles.count == runs.count {
-            let chart = ProfileFiles.chart(profiles, title: "Gradient RMS through depth")
+            let chart = ProfileFiles.chart(profiles, labels: runs.map(\.label), title: "Gradient RMS through depth")
             try chart.write(to: directory.file("profile.png"))
             try chart.write(to: directory.file("profile.svg"))
             charts.append(.chart(svg: try chart.svgString(), caption: "Mean gradient RMS per layer, input side on the left (log scale)."))
@@ -203,7 +236,7 @@ public struct RunComparison {
     func readings() -> [String] {
         var lines: [String] = []
         for (run, probes) in missingProbes {
-            lines.append("\(run) lacks the probes \(probes.joined(separator: ", ")); the comparison uses the \(sharedProbes.count) shared ones.")
+            lines.append("\(run) lacks the layers \(probes.joined(separator: ", ")); the comparison uses the \(sharedProbes.count) layers all runs probed.")
         }
         if runs.count >= 2 {
             let first = runs[0]
@@ -225,7 +258,7 @@ public struct RunComparison {
                 }
                 differing.sort { abs(Foundation.log($0.ratio)) > abs(Foundation.log($1.ratio)) }
                 for (probe, ratio) in differing.prefix(5) {
-                    lines.append("\(probe): \(valueName(other)) is \(Diagnosis.format(ratio))× in \(other.label) compared with \(first.label).")
+                    lines.append("\(displayName(probe)): \(valueName(other)) is \(Diagnosis.format(ratio))× in \(other.label) compared with \(first.label).")
                 }
                 if differing.count > 5 {
                     lines.append("\(differing.count - 5) more layers differ by more than 3× (see the table).")

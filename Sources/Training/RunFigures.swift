@@ -27,13 +27,16 @@ struct RunFigures {
             let points = zip(epochs, values).compactMap { epoch, value in value.map { (x: epoch, y: $0) } }
             return points.isEmpty ? nil : Series(name: name, points: points)
         }
+        // Panels of 520 x 380 points keep their labels readable when the report scales the
+        // two-panel figure to the page width.
         let lossChart = LineChart(
             title: "Loss", xLabel: "epoch", yLabel: "cross-entropy",
-            series: [line("train", results.map(\.trainLoss)), line("test", results.map(\.testLoss))].compactMap { $0 })
+            series: [line("train", results.map(\.trainLoss)), line("test", results.map(\.testLoss))].compactMap { $0 },
+            width: 520, height: 380)
         let accuracyChart = LineChart(
             title: "Accuracy", xLabel: "epoch", yLabel: "fraction correct",
             series: [line("train", results.map(\.trainAccuracy)), line("test", results.map(\.testAccuracy))].compactMap { $0 },
-            yRange: 0...1)
+            yRange: 0...1, width: 520, height: 380)
         loss = ChartFigure(panels: [lossChart, accuracyChart], columns: 2)
 
         if forwardOrder.count >= 2 && !results.isEmpty {

@@ -41,8 +41,8 @@ struct RunReportPage {
             header: ["epoch", "train loss", "train accuracy", "test loss", "test accuracy"],
             rows: results.map { result in
                 [
-                    String(result.epoch), Diagnosis.format(result.trainLoss), Diagnosis.format(result.trainAccuracy),
-                    result.testLoss.map { Diagnosis.format($0) } ?? "—", result.testAccuracy.map { Diagnosis.format($0) } ?? "—",
+                    String(result.epoch), String(format: "%.4f", result.trainLoss), String(format: "%.1f%%", result.trainAccuracy * 100),
+                    result.testLoss.map { String(format: "%.4f", $0) } ?? "—", result.testAccuracy.map { String(format: "%.1f%%", $0 * 100) } ?? "—",
                 ]
             })])
 
@@ -62,6 +62,9 @@ struct RunReportPage {
             }
             let title = diagnosis.probe == diagnosis.path ? diagnosis.path : "\(diagnosis.probe) (\(diagnosis.path))"
             findings.append(HTMLReport.Finding(severity: severity, title: title, detail: diagnosis.findings.joined(separator: "; ")))
+        }
+        if let learning = Diagnosis.learningFinding(epochs: results, classes: configuration.model.numClasses) {
+            findings.insert(HTMLReport.Finding(severity: .warning, title: "Whole model", detail: learning), at: 0)
         }
         if findings.isEmpty {
             findings.append(HTMLReport.Finding(severity: .info, title: "No layer crossed a threshold", detail: "Every probed layer's gradients stayed within the thresholds below."))

@@ -16,7 +16,9 @@ struct RunSummary {
         lines.append("# Gradient flow: \(model)")
         lines.append("")
         let epochRange = results.isEmpty ? "no finished epoch" : "epochs 1–\(results.count) of \(configuration.epochs)"
-        lines.append("Data: \(dataOrigin). \(epochRange). Optimizer \(configuration.optimizer.rawValue), learning rate \(configuration.learningRate), batch \(configuration.batchSize), seed \(configuration.seed).")
+        let size = configuration.imageSize.map { "resized to \($0)x\($0)" } ?? "native size"
+        let normalized = configuration.normalize ? ", normalized" : ""
+        lines.append("Data: \(dataOrigin), \(size)\(normalized). \(epochRange). Optimizer \(configuration.optimizer.rawValue), learning rate \(configuration.learningRate), batch \(configuration.batchSize), seed \(configuration.seed).")
         lines.append("")
 
         if let last = results.last {
@@ -49,7 +51,15 @@ struct RunSummary {
 
         lines.append("## Diagnosis")
         lines.append("")
-        let findings = diagnoses.flatMap { diagnosis in diagnosis.findings.map { "- **\(diagnosis.probe)** (`\(diagnosis.path)`): \($0)" } }
+        var findings = diagnoses.flatMap { diagnosis in
+            diagnosis.findings.map { finding in
+                let layer = diagnosis.probe == diagnosis.path ? "`\(diagnosis.path)`" : "**\(diagnosis.probe)** (`\(diagnosis.path)`)"
+                return "- \(layer): \(finding)"
+            }
+        }
+        if let learning = Diagnosis.learningFinding(epochs: results, classes: configuration.model.numClasses) {
+            findings.insert("- Whole model: \(learning)", at: 0)
+        }
         lines.append(contentsOf: findings.isEmpty ? ["- No layer crossed a threshold."] : findings)
         lines.append("")
         lines.append(thresholdsNote(configuration.thresholds))

@@ -45,7 +45,7 @@ public struct TrainingDivergedError: Error, CustomStringConvertible {
     public var runDirectory: URL
 
     public var description: String {
-        let place = layer.map { "the first probed layer with a non-finite gradient (in backward order) is '\($0.name)' (\($0.path))" }
+        let place = layer.map { "the first probed layer with a non-finite gradient (in backward order) is '\($0.name)'" + ($0.name == $0.path ? "" : " (\($0.path))") }
             ?? "no probed layer had a non-finite gradient"
         return "training diverged at epoch \(epoch), step \(step): loss is \(loss.isNaN ? "nan" : "\(loss)"), and \(place). Results up to this batch are in \(runDirectory.path). Lower --lr, or pass --continue-on-nonfinite to keep going."
     }
@@ -96,6 +96,9 @@ public final class Trainer {
         }
 
         let targets = try ProbeSelection.resolve(configuration.effectiveProbes, in: model)
+        guard !targets.isEmpty else {
+            throw ConfigurationError("--probe \(configuration.effectiveProbes.joined(separator: " ")) matches no layer of \(specification.name); see `gradscope inspect \(specification.name)` for its layers")
+        }
         probes = ProbeSet(model: model, targets: targets)
         optimizer = Trainer.makeOptimizer(configuration, parameters: model.namedParameters())
         optimizer.trackedUpdateNames = probes.trackedWeightNames
@@ -151,6 +154,7 @@ public final class Trainer {
                 }
                 if shouldStop() {
                     try outputs.flush()
+                    try outputs.writeEpochFiles(results: state.results, partial: state)
                     try saveCheckpoint()
                     return .interrupted(epoch: state.epoch + 1, step: state.step)
                 }

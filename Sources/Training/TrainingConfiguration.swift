@@ -85,6 +85,9 @@ extension TrainingConfiguration {
         guard learningRate > 0, learningRate.isFinite else {
             throw ConfigurationError("--lr must be a positive number, got \(learningRate)")
         }
+        if momentum != 0 && optimizer != .sgd {
+            throw ConfigurationError("--momentum applies to --optimizer sgd only; \(optimizer.rawValue) has its own moment estimates (betas 0.9, 0.999)")
+        }
         guard momentum >= 0, momentum < 1 else {
             throw ConfigurationError("--momentum must be in [0, 1), got \(momentum)")
         }

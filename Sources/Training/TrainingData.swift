@@ -53,7 +53,7 @@ struct TrainingData {
         var spread = trainConfiguration
         spread.limitSpreadsOverClasses = TrainingData.limitMissesClasses(train, limit: configuration.limitTrain)
         if spread.limitSpreadsOverClasses {
-            notices.append("the first \(configuration.limitTrain!) training images of \(train.origin) miss some classes (it is sorted by class), so --limit-train takes images from every class in turn")
+            notices.append("the first \(configuration.limitTrain!) training images of \(train.origin) miss some classes (it is sorted by class), so the \(configuration.limitTrain!) images are taken from every class in turn")
         }
         trainLoader = try DataLoader(dataset: train, configuration: spread)
 

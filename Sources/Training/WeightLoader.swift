@@ -9,7 +9,7 @@ public struct WeightLoadingError: Error, CustomStringConvertible {
     public var mismatch: StateDictMismatch
 
     public var description: String {
-        "--weights \(path) does not fit the model: \(mismatch.description.replacingOccurrences(of: "the state dict does not match the model:", with: ""))"
+        "--weights \(path) does not fit the model (was it saved from another architecture? `gradscope weights FILE` lists its tensors): \(mismatch.description.replacingOccurrences(of: "the state dict does not match the model: ", with: ""))"
     }
 }
 
@@ -57,7 +57,7 @@ public enum WeightLoader {
             throw WeightLoadingError(path: url.path, mismatch: mismatch)
         }
         let loaded = own.keys.filter { !ignoring.contains($0) }.count
-        notices.append("--weights: loaded \(loaded) tensors from \(url.lastPathComponent) (\(archive.format.rawValue))")
+        notices.append("--weights: loaded \(loaded) tensors from \(url.lastPathComponent) (\(archive.format.displayName))")
         return WeightLoadingReport(loaded: loaded, notices: notices)
     }
 }

@@ -15,9 +15,10 @@ final class ProgressDisplay: TrainingObserver {
     }
 
     func batchFinished(_ progress: BatchProgress) {
+        let loss = progress.loss.isFinite ? String(format: "%.4f", progress.loss) : (progress.loss.isNaN ? "nan" : "\(progress.loss)")
         let text = String(
-            format: "epoch %d/%d  batch %d/%d  loss %.4f  %.1f img/s  %@ left",
-            progress.epoch, progress.epochs, progress.batch, progress.batchCount, progress.loss,
+            format: "epoch %d/%d  batch %d/%d  loss %@  %.1f img/s  %@ left",
+            progress.epoch, progress.epochs, progress.batch, progress.batchCount, loss,
             progress.imagesPerSecond, duration(progress.secondsLeft))
         if isTerminal {
             write("\r\u{1B}[K" + text)
@@ -30,9 +31,9 @@ final class ProgressDisplay: TrainingObserver {
 
     func epochFinished(_ result: EpochResult, of epochs: Int) {
         finishLine()
-        var text = "epoch \(result.epoch)/\(epochs): train loss \(Diagnosis.format(result.trainLoss)), accuracy \(String(format: "%.1f%%", result.trainAccuracy * 100))"
+        var text = "epoch \(result.epoch)/\(epochs): train loss \(String(format: "%.4f", result.trainLoss)), accuracy \(String(format: "%.1f%%", result.trainAccuracy * 100))"
         if let testLoss = result.testLoss, let testAccuracy = result.testAccuracy {
-            text += "; test loss \(Diagnosis.format(testLoss)), accuracy \(String(format: "%.1f%%", testAccuracy * 100))"
+            text += "; test loss \(String(format: "%.4f", testLoss)), accuracy \(String(format: "%.1f%%", testAccuracy * 100))"
         }
         let norms = result.probes.compactMap { probe in probe[.gradOutputL2].map { "\(probe.probe) \(Diagnosis.format($0.mean))" } }
         write(text + "\n  mean grad norm: " + norms.joined(separator: ", ") + "\n")

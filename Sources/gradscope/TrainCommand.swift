@@ -62,9 +62,19 @@ struct TrainCommand: Command {
         let trainer = try Trainer(configuration: configuration, runDirectory: directory, observer: display)
         if resuming != nil {
             let position = try Resumption.restore(trainer)
-            display.notice("resuming \(directory.url.path) at epoch \(position.epoch), step \(position.step) of \(configuration.epochs) epochs")
+            if Resumption.isFinished(trainer) {
+                display.notice("\(directory.url.path) has already trained all \(configuration.epochs) epochs; extend it with --resume \(directory.url.path) --epochs \(configuration.epochs + 10), say")
+                return
+            }
+            if position.step == 0 {
+                display.notice("\(directory.url.path) stopped before its first checkpoint: starting it again from step 0")
+            } else {
+                display.notice("resuming \(directory.url.path) at epoch \(position.epoch), step \(position.step) of \(configuration.epochs) epochs")
+            }
         }
-        display.notice("training \(configuration.model.name) (\(grouped(trainer.model.parameterCount)) parameters) for \(configuration.epochs) epochs; probes: \(trainer.probes.targets.map { $0.name == $0.path ? $0.path : "\($0.name)=\($0.path)" }.joined(separator: ", "))")
+        let epochs = configuration.epochs == 1 ? "1 epoch" : "\(configuration.epochs) epochs"
+        let probes = trainer.probes.targets.map { $0.name == $0.path ? $0.path : "\($0.name)=\($0.path)" }.joined(separator: ", ")
+        display.notice("training \(configuration.model.name) (\(grouped(trainer.model.parameterCount)) parameters) for \(epochs); probes: \(probes)")
         display.notice("results go to \(directory.url.path)")
 
         if let repeats = try arguments.int("--probe-overhead", range: 1...1000) {
@@ -111,7 +121,7 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
     configuration.epochs = try arguments.int("--epochs", range: 1...1_000_000) ?? configuration.epochs
     configuration.batchSize = try arguments.int("--batch-size", range: 1...1_000_000) ?? configuration.batchSize
     configuration.optimizer = try arguments.choice("--optimizer", as: OptimizerKind.self) ?? configuration.optimizer
-    configuration.learningRate = try arguments.double("--lr", range: Double.leastNonzeroMagnitude...Double.greatestFiniteMagnitude) ?? configuration.learningRate
+    configuration.learningRate = try arguments.double("--lr") ?? configuration.learningRate
     configuration.momentum = try arguments.double("--momentum", range: 0...0.999_999) ?? configuration.momentum
     configuration.weightDecay = try arguments.double("--weight-decay", range: 0...1e6) ?? configuration.weightDecay
     if let seed = arguments.string("--seed") {

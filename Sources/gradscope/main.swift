@@ -1,4 +1,5 @@
 import Foundation
+import Probes
 import Training
 
 // gradscope: the command line. Parses arguments, runs one subcommand, and turns errors into one
@@ -31,7 +32,9 @@ if first == "--version" {
     exit(0)
 }
 guard let command = commands.first(where: { $0.spec.name == first }) else {
-    writeError("gradscope: error: unknown subcommand '\(first)'. Run 'gradscope --help' to list the subcommands.")
+    let closest = commands.map(\.spec.name).min { ProbeSelection.editDistance($0, first) < ProbeSelection.editDistance($1, first) }!
+    let hint = ProbeSelection.editDistance(closest, first) <= 2 ? " Did you mean '\(closest)'?" : ""
+    writeError("gradscope: error: unknown subcommand '\(first)'.\(hint) Run 'gradscope --help' to list the subcommands.")
     exit(2)
 }
 

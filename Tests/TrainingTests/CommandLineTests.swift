@@ -82,7 +82,7 @@ final class CommandLineTests: XCTestCase {
     func testUnknownSubcommandExitsWithUsageError() throws {
         let result = try gradscope(["trian"])
         XCTAssertEqual(result.status, 2)
-        XCTAssertEqual(result.error, "gradscope: error: unknown subcommand 'trian'. Run 'gradscope --help' to list the subcommands.\n")
+        XCTAssertEqual(result.error, "gradscope: error: unknown subcommand 'trian'. Did you mean 'train'? Run 'gradscope --help' to list the subcommands.\n")
     }
 
     func testInvalidValueNamesOption() throws {

@@ -1,0 +1,78 @@
+import Foundation
+import NeuralNetworks
+import Probes
+import Training
+import XCTest
+
+final class RunComparisonTests: XCTestCase {
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gradscope-compare-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    private func train(_ name: String, probes: [String], epochs: Int = 1) throws -> URL {
+        var configuration = TrainingConfiguration()
+        configuration.model = ModelSpecification(name: "mlp", numClasses: 10, depth: 3, width: 8, activation: .relu)
+        configuration.epochs = epochs
+        configuration.batchSize = 16
+        configuration.learningRate = 1e-3
+        configuration.syntheticTrainCount = 32
+        configuration.syntheticTestCount = 16
+        configuration.probes = probes
+        let directory = RunDirectory(url: scratch.appendingPathComponent(name))
+        let trainer = try Trainer(configuration: configuration, runDirectory: directory, observer: nil)
+        _ = try trainer.run(observer: nil)
+        return directory.url
+    }
+
+    func testRunsMatchLayersByPath() throws {
+        let named = try train("named", probes: ["layers.0=first", "layers.4=last"])
+        let plain = try train("plain", probes: ["all-linear"])
+        let comparison = RunComparison(runs: [try RunRecord(directory: named), try RunRecord(directory: plain)])
+
+        XCTAssertEqual(comparison.sharedProbes, ["layers.0", "layers.4"])
+        XCTAssertEqual(comparison.missingProbes.map(\.run), ["named"])
+        XCTAssertEqual(comparison.missingProbes.first?.probes, ["layers.2"])
+
+        let markdown = try comparison.write(to: RunDirectory(url: scratch.appendingPathComponent("comparison")))
+        XCTAssertTrue(markdown.contains("first (layers.0)"), markdown)
+        XCTAssertTrue(markdown.contains("named lacks the layers layers.2"), markdown)
+    }
+
+    func testMergedOrderPlacesExtraLayersAfterPredecessor() {
+        let withShortcut = ["conv1", "layer1.0.conv1", "layer1.0.conv3", "layer1.0.downsample.0", "layer1.1.conv1", "fc"]
+        let plain = ["conv1", "layer1.0.conv1", "layer1.0.conv3", "layer1.1.conv1", "fc"]
+        XCTAssertEqual(RunComparison.mergedOrder([plain, withShortcut]), withShortcut)
+        XCTAssertEqual(RunComparison.mergedOrder([withShortcut, plain]), withShortcut)
+    }
+
+    func testProbeSelectionMatchingNothingIsAnError() throws {
+        XCTAssertThrowsError(try train("no-probes", probes: ["all-conv"])) { error in
+            XCTAssertTrue("\(error)".contains("--probe all-conv matches no layer of mlp"), "\(error)")
+        }
+    }
+
+    func testRunStoppedBeforeCheckpointRestartsFromStepZero() throws {
+        let url = try train("restart", probes: ["all"])
+        try FileManager.default.removeItem(at: url.appendingPathComponent("checkpoint"))
+        var configuration = try Resumption.storedConfiguration(in: RunDirectory(url: url))
+        configuration.epochs = 1
+        let trainer = try Trainer(configuration: configuration, runDirectory: RunDirectory(url: url), observer: nil)
+        let position = try Resumption.restore(trainer)
+        XCTAssertEqual(position.step, 0)
+        XCTAssertFalse(Resumption.isFinished(trainer))
+    }
+
+    func testNotLearningFindingNearChance() {
+        let stuck = EpochResult(epoch: 3, trainLoss: 2.3, trainAccuracy: 0.1, testLoss: nil, testAccuracy: nil, probes: [])
+        XCTAssertNotNil(Diagnosis.learningFinding(epochs: [stuck], classes: 10))
+        let learning = EpochResult(epoch: 3, trainLoss: 1.2, trainAccuracy: 0.6, testLoss: nil, testAccuracy: nil, probes: [])
+        XCTAssertNil(Diagnosis.learningFinding(epochs: [learning], classes: 10))
+    }
+}
