@@ -6,7 +6,8 @@ final class GraphNode {
     let inputs: [Tensor]
 
     /// Maps the output's gradient to one gradient per input (nil where an input needs none).
-    /// A returned tensor may share storage with the output's gradient or with another input's.
+    /// A returned tensor may share storage with the output's gradient or with another input's,
+    /// but with no forward value, because a leaf keeps its gradient's storage as its `grad`.
     let backward: (Tensor) -> [Tensor?]
 
     init(inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
@@ -77,6 +78,9 @@ extension Tensor {
         let order = topologicalOrder()
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
+        // Storage that a leaf's `grad` may not take over: the caller's seed, and buffers already
+        // given to another leaf in this pass (`add` returns one gradient for both inputs).
+        var claimedStorage: Set<ObjectIdentifier> = [ObjectIdentifier(seed.storage)]
         for tensor in order.reversed() {
             guard let gradient = pending.removeValue(forKey: ObjectIdentifier(tensor)) else {
                 tensor.node = nil
@@ -86,7 +90,7 @@ extension Tensor {
                 hook(gradient)
             }
             guard let node = tensor.node else {
-                tensor.accumulateLeafGradient(gradient)
+                tensor.accumulateLeafGradient(gradient, claimedStorage: &claimedStorage)
                 continue
             }
             tensor.node = nil
@@ -131,14 +135,19 @@ extension Tensor {
         return order
     }
 
-    private func accumulateLeafGradient(_ gradient: Tensor) {
+    /// Sets or adds to `grad`. The first gradient is kept without a copy when no other leaf
+    /// holds its storage and it is not the caller's seed; later ones are added into a new buffer,
+    /// so autograd never writes into a `grad` buffer that something else may share.
+    private func accumulateLeafGradient(_ gradient: Tensor, claimedStorage: inout Set<ObjectIdentifier>) {
         guard requiresGradient else {
             return
         }
         if let grad {
-            grad.addInPlace(gradient)
+            self.grad = grad.adding(gradient)
+        } else if claimedStorage.insert(ObjectIdentifier(gradient.storage)).inserted {
+            // A fresh tensor object, so `grad` carries no graph node or hooks of the gradient.
+            grad = Tensor(shape: shape, storage: gradient.storage)
         } else {
-            // The incoming gradient may share storage with other gradients, so the leaf gets its own copy.
             grad = gradient.copy()
         }
     }

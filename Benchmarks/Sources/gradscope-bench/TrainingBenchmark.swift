@@ -122,12 +122,18 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
             precondition(logits.item(at: 0).isFinite, "the logits are not finite")
             return
         }
+        var clock = PhaseClock()
         model.zeroGradients()
         let logits = model(images)
         let loss = crossEntropy(logits: logits, labels: labels)
+        clock.mark("forward")
         loss.backward()
+        clock.mark("backward")
         probes?.collectParameterMetrics()
+        clock.mark("probes")
         optimizer.step()
+        clock.mark("optimizer")
+        phaseTotals.merge(clock.phases) { $0 + $1 }
         if let probes {
             probes.collectUpdateRatios(from: optimizer)
             _ = probes.takeRecords()
@@ -138,6 +144,7 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
     for _ in 0..<benchmarkCase.warmup {
         step()
     }
+    phaseTotals = [:]
     var samples: [Double] = []
     for _ in 0..<benchmarkCase.steps {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -145,7 +152,27 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
         let end = DispatchTime.now().uptimeNanoseconds
         samples.append(Double(end - start) / 1e6)
     }
+    if ProcessInfo.processInfo.environment["GRADSCOPE_BENCH_PHASES"] != nil {
+        let phases = phaseTotals.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f ms", $0.key, $0.value / Double(samples.count)) }
+        FileHandle.standardError.write("mean per step: \(phases.joined(separator: ", "))\n".data(using: .utf8)!)
+    }
     return samples
+}
+
+/// Milliseconds per phase summed over the timed steps, printed to standard error when the
+/// environment variable GRADSCOPE_BENCH_PHASES is set.
+nonisolated(unsafe) private var phaseTotals: [String: Double] = [:]
+
+/// Splits one step into named phases by wall-clock time.
+private struct PhaseClock {
+    private var last = DispatchTime.now().uptimeNanoseconds
+    private(set) var phases: [String: Double] = [:]
+
+    mutating func mark(_ phase: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        phases[phase, default: 0] += Double(now - last) / 1e6
+        last = now
+    }
 }
 
 private extension Tensor {
