@@ -10,6 +10,11 @@ final class GraphNode {
     /// but with no forward value, because a leaf keeps its gradient's storage as its `grad`.
     let backward: (Tensor) -> [Tensor?]
 
+    /// Whether an element-wise consumer whose backward pass needs only its own output may take
+    /// this node over (see `recordOutputOnlyOperation`). Set for kernels (convolution, linear,
+    /// batch norm, addition), never for `identity`, whose output is where hooks go.
+    var isAbsorbable = false
+
     init(inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
         self.inputs = inputs
         self.backward = backward
@@ -48,12 +53,53 @@ extension Tensor {
         return result
     }
 
+    /// Records a kernel's result like `recordOperation`, and lets an element-wise consumer take
+    /// its node over.
+    static func recordKernelOperation(
+        _ result: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]
+    ) -> Tensor {
+        let output = recordOperation(result, inputs: inputs, backward: backward)
+        output.node?.isAbsorbable = true
+        return output
+    }
+
+    /// Records an element-wise operation on `x` whose backward pass, `backward`, reads only the
+    /// operation's gradient and values it captured (such as the result), never `x`.
+    ///
+    /// When `x` comes straight from a kernel and has no gradient hooks, the new node replaces
+    /// `x` in the graph: it takes the kernel's inputs and runs both backward passes in turn. The
+    /// graph then no longer keeps `x` alive, which halves the activations a convolution followed
+    /// by ReLU keeps for backward. `x` keeps its own node, so a gradient that reaches `x` through
+    /// another use still flows. Hooks can no longer be registered on `x` afterwards.
+    static func recordOutputOnlyOperation(
+        _ result: Tensor, input x: Tensor, backward: @escaping (Tensor) -> Tensor
+    ) -> Tensor {
+        guard GradientMode.isEnabled, x.requiresGradient, let parent = x.node, parent.isAbsorbable,
+              x.gradientHooks.isEmpty
+        else {
+            return recordOperation(result, inputs: [x]) { gradient in
+                [backward(gradient)]
+            }
+        }
+        x.isAbsorbed = true
+        let parentBackward = parent.backward
+        return recordOperation(result, inputs: parent.inputs) { gradient in
+            parentBackward(backward(gradient))
+        }
+    }
+
     /// Whether this tensor is the output of a recorded operation.
     public var hasGraph: Bool { node != nil }
 
     /// Registers `hook` to be called once, during `backward()`, with this tensor's final gradient
     /// (the sum of all contributions). Probes use it on module inputs and outputs.
+    ///
+    /// Register hooks before passing the tensor to `relu`, `sigmoid` or `tanh`, which may take
+    /// the tensor's place in the graph (see `recordOutputOnlyOperation`).
     public func registerGradientHook(_ hook: @escaping (Tensor) -> Void) {
+        precondition(
+            !isAbsorbed,
+            "registerGradientHook: the tensor of shape \(shape) was already replaced in the graph by an element-wise operation; register the hook before applying relu, sigmoid or tanh to it")
         gradientHooks.append(hook)
     }
 

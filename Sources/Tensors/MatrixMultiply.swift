@@ -35,7 +35,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     if let bias {
         inputs.append(bias)
     }
-    return Tensor.recordOperation(output, inputs: inputs) { gradient in
+    return Tensor.recordKernelOperation(output, inputs: inputs) { gradient in
         var inputGradient: Tensor?
         var weightGradient: Tensor?
         if x.requiresGradient {

@@ -30,6 +30,9 @@ public final class Tensor {
     /// Closures called once with this tensor's final gradient during `backward()`.
     var gradientHooks: [(Tensor) -> Void] = []
 
+    /// Whether an element-wise consumer took this tensor's place in the graph.
+    var isAbsorbed = false
+
     /// Creates a tensor over existing storage, which must hold at least the shape's element count.
     public init(shape: [Int], storage: TensorStorage, requiresGradient: Bool = false) {
         let count = Tensor.elementCount(of: shape)

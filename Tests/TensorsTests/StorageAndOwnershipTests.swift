@@ -84,4 +84,38 @@ final class StorageAndOwnershipTests: XCTestCase {
         }
         XCTAssertEqual(visits, [Int](repeating: 1, count: iterations))
     }
+
+    func testReluAfterKernelWithSecondUse() {
+        // h = x·wᵀ feeds relu and a second term: L = sum(relu(h)) + sum(h * 2).
+        // With h = [2, -3]: dL/dh = [1 + 2, 0 + 2], and dL/dw = dL/dh · x with x = [1].
+        let x = Tensor([1], shape: [1, 1])
+        let weight = Tensor([2, -3], shape: [2, 1], requiresGradient: true)
+        let hidden = linear(x, weight: weight, bias: nil)
+        let loss = sum(relu(hidden)) + sum(hidden * 2)
+        loss.backward()
+        XCTAssertEqual(weight.grad?.scalars, [3, 2])
+    }
+
+    func testHookBeforeReluStillRuns() {
+        let x = Tensor([1], shape: [1, 1])
+        let weight = Tensor([2, -3], shape: [2, 1], requiresGradient: true)
+        let hidden = linear(x, weight: weight, bias: nil)
+        var seen: [[Float]] = []
+        hidden.registerGradientHook { seen.append($0.scalars) }
+        sum(relu(hidden)).backward()
+        XCTAssertEqual(seen, [[1, 0]])
+        XCTAssertEqual(weight.grad?.scalars, [1, 0])
+    }
+
+    func testReluReleasesKernelOutput() {
+        let x = Tensor([1], shape: [1, 1])
+        let weight = Tensor([2, -3], shape: [2, 1], requiresGradient: true)
+        var hidden: Tensor? = linear(x, weight: weight, bias: nil)
+        weak var observed = hidden
+        let output = relu(hidden!)
+        hidden = nil
+        XCTAssertNil(observed)
+        sum(output).backward()
+        XCTAssertEqual(weight.grad?.scalars, [1, 0])
+    }
 }
