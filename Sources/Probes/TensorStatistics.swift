@@ -20,7 +20,7 @@ public struct TensorStatistics: Equatable, Sendable {
         var partials = [TensorStatistics](repeating: TensorStatistics(), count: chunks)
         partials.withUnsafeMutableBufferPointer { buffer in
             let destination = buffer.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            runConcurrently(iterations: chunks) { chunk in
                 var part = TensorStatistics()
                 let start = chunk * chunkSize
                 let end = min(total, start + chunkSize)

@@ -6,8 +6,14 @@ final class GraphNode {
     let inputs: [Tensor]
 
     /// Maps the output's gradient to one gradient per input (nil where an input needs none).
-    /// A returned tensor may share storage with the output's gradient or with another input's.
+    /// A returned tensor may share storage with the output's gradient or with another input's,
+    /// but with no forward value, because a leaf keeps its gradient's storage as its `grad`.
     let backward: (Tensor) -> [Tensor?]
+
+    /// Whether an element-wise consumer whose backward pass needs only its own output may take
+    /// this node over (see `recordOutputOnlyOperation`). Set for kernels (convolution, linear,
+    /// batch norm, addition), never for `identity`, whose output is where hooks go.
+    var isAbsorbable = false
 
     init(inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
         self.inputs = inputs
@@ -47,12 +53,53 @@ extension Tensor {
         return result
     }
 
+    /// Records a kernel's result like `recordOperation`, and lets an element-wise consumer take
+    /// its node over.
+    static func recordKernelOperation(
+        _ result: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]
+    ) -> Tensor {
+        let output = recordOperation(result, inputs: inputs, backward: backward)
+        output.node?.isAbsorbable = true
+        return output
+    }
+
+    /// Records an element-wise operation on `x` whose backward pass, `backward`, reads only the
+    /// operation's gradient and values it captured (such as the result), never `x`.
+    ///
+    /// When `x` comes straight from a kernel and has no gradient hooks, the new node replaces
+    /// `x` in the graph: it takes the kernel's inputs and runs both backward passes in turn. The
+    /// graph then no longer keeps `x` alive, which halves the activations a convolution followed
+    /// by ReLU keeps for backward. `x` keeps its own node, so a gradient that reaches `x` through
+    /// another use still flows. Hooks can no longer be registered on `x` afterwards.
+    static func recordOutputOnlyOperation(
+        _ result: Tensor, input x: Tensor, backward: @escaping (Tensor) -> Tensor
+    ) -> Tensor {
+        guard GradientMode.isEnabled, x.requiresGradient, let parent = x.node, parent.isAbsorbable,
+              x.gradientHooks.isEmpty
+        else {
+            return recordOperation(result, inputs: [x]) { gradient in
+                [backward(gradient)]
+            }
+        }
+        x.isAbsorbed = true
+        let parentBackward = parent.backward
+        return recordOperation(result, inputs: parent.inputs) { gradient in
+            parentBackward(backward(gradient))
+        }
+    }
+
     /// Whether this tensor is the output of a recorded operation.
     public var hasGraph: Bool { node != nil }
 
     /// Registers `hook` to be called once, during `backward()`, with this tensor's final gradient
     /// (the sum of all contributions). Probes use it on module inputs and outputs.
+    ///
+    /// Register hooks before passing the tensor to `relu`, `sigmoid` or `tanh`, which may take
+    /// the tensor's place in the graph (see `recordOutputOnlyOperation`).
     public func registerGradientHook(_ hook: @escaping (Tensor) -> Void) {
+        precondition(
+            !isAbsorbed,
+            "registerGradientHook: the tensor of shape \(shape) was already replaced in the graph by an element-wise operation; register the hook before applying relu, sigmoid or tanh to it")
         gradientHooks.append(hook)
     }
 
@@ -77,6 +124,9 @@ extension Tensor {
         let order = topologicalOrder()
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
+        // Storage that a leaf's `grad` may not take over: the caller's seed, and buffers already
+        // given to another leaf in this pass (`add` returns one gradient for both inputs).
+        var claimedStorage: Set<ObjectIdentifier> = [ObjectIdentifier(seed.storage)]
         for tensor in order.reversed() {
             guard let gradient = pending.removeValue(forKey: ObjectIdentifier(tensor)) else {
                 tensor.node = nil
@@ -86,7 +136,7 @@ extension Tensor {
                 hook(gradient)
             }
             guard let node = tensor.node else {
-                tensor.accumulateLeafGradient(gradient)
+                tensor.accumulateLeafGradient(gradient, claimedStorage: &claimedStorage)
                 continue
             }
             tensor.node = nil
@@ -131,14 +181,19 @@ extension Tensor {
         return order
     }
 
-    private func accumulateLeafGradient(_ gradient: Tensor) {
+    /// Sets or adds to `grad`. The first gradient is kept without a copy when no other leaf
+    /// holds its storage and it is not the caller's seed; later ones are added into a new buffer,
+    /// so autograd never writes into a `grad` buffer that something else may share.
+    private func accumulateLeafGradient(_ gradient: Tensor, claimedStorage: inout Set<ObjectIdentifier>) {
         guard requiresGradient else {
             return
         }
         if let grad {
-            grad.addInPlace(gradient)
+            self.grad = grad.adding(gradient)
+        } else if claimedStorage.insert(ObjectIdentifier(gradient.storage)).inserted {
+            // A fresh tensor object, so `grad` carries no graph node or hooks of the gradient.
+            grad = Tensor(shape: shape, storage: gradient.storage)
         } else {
-            // The incoming gradient may share storage with other gradients, so the leaf gets its own copy.
             grad = gradient.copy()
         }
     }

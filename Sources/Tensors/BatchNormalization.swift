@@ -49,7 +49,7 @@ public func batchNorm2d(
     if let bias {
         inputs.append(bias)
     }
-    return Tensor.recordOperation(output, inputs: inputs) { gradient in
+    return Tensor.recordKernelOperation(output, inputs: inputs) { gradient in
         let gradients = OneDNN.shared.withExclusiveAccess {
             BatchNormalizationPlan.cached(configuration).backward(
                 outputGradient: gradient, x: x, weight: weight, bias: bias, mean: mean, variance: variance)

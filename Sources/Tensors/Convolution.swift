@@ -20,7 +20,7 @@ public func conv2d(
     if let bias {
         inputs.append(bias)
     }
-    return Tensor.recordOperation(output, inputs: inputs) { gradient in
+    return Tensor.recordKernelOperation(output, inputs: inputs) { gradient in
         let gradients = OneDNN.shared.withExclusiveAccess {
             ConvolutionPlan.cached(configuration).backward(
                 outputGradient: gradient, x: x, weight: weight, computesInputGradient: x.requiresGradient,
@@ -195,6 +195,9 @@ final class ConvolutionPlan {
             OneDNN.shared.execute(forwardPrimitive.primitive, arguments)
             forwardDestination.finish()
         }
+        forwardSource.releaseScratch()
+        forwardWeights.releaseScratch()
+        forwardDestination.releaseScratch()
     }
 
     /// Computes the gradients with respect to the input `[N, C_in, H, W]`, the weight
@@ -259,6 +262,14 @@ final class ConvolutionPlan {
             }
             weightGradient = weightResult
             biasGradient = biasResult
+            plan.source.releaseScratch()
+            plan.outputGradient.releaseScratch()
+            plan.weightGradient.releaseScratch()
+        }
+        if let plan = dataGradientPlan {
+            plan.outputGradient.releaseScratch()
+            plan.weights.releaseScratch()
+            plan.inputGradient.releaseScratch()
         }
         return (inputGradient, weightGradient, biasGradient)
     }

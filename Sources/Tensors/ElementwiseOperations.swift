@@ -71,8 +71,8 @@ extension Tensor {
 /// The rectified linear unit, `max(x, 0)`. Its derivative at 0 is taken as 0, as in PyTorch.
 public func relu(_ x: Tensor) -> Tensor {
     let output = x.mapElements { max($0, 0) }
-    return Tensor.recordOperation(output, inputs: [x]) { gradient in
-        [gradient.zipElements(output) { $1 > 0 ? $0 : 0 }]
+    return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
+        gradient.zipElements(output) { $1 > 0 ? $0 : 0 }
     }
 }
 
@@ -86,16 +86,16 @@ public func sigmoid(_ x: Tensor) -> Tensor {
         let e = Foundation.exp(value)
         return e / (1 + e)
     }
-    return Tensor.recordOperation(output, inputs: [x]) { gradient in
-        [gradient.zipElements(output) { $0 * $1 * (1 - $1) }]
+    return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
+        gradient.zipElements(output) { $0 * $1 * (1 - $1) }
     }
 }
 
 /// The hyperbolic tangent.
 public func tanh(_ x: Tensor) -> Tensor {
     let output = x.mapElements { Foundation.tanh($0) }
-    return Tensor.recordOperation(output, inputs: [x]) { gradient in
-        [gradient.zipElements(output) { $0 * (1 - $1 * $1) }]
+    return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
+        gradient.zipElements(output) { $0 * (1 - $1 * $1) }
     }
 }
 
@@ -106,7 +106,7 @@ public func tanh(_ x: Tensor) -> Tensor {
 public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
     if a.shape == b.shape {
         let output = a.zipElements(b, +)
-        return Tensor.recordOperation(output, inputs: [a, b]) { gradient in
+        return Tensor.recordKernelOperation(output, inputs: [a, b]) { gradient in
             [gradient, gradient]
         }
     }

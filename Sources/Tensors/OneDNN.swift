@@ -216,6 +216,10 @@ final class OneDNNMemory {
 /// One tensor argument of a primitive: plain user memory bound to a tensor's storage for each
 /// call, and, where the primitive chose another layout, a buffer in that layout with the reorder
 /// that fills it from the tensor (for inputs) or copies it back to the tensor (for outputs).
+///
+/// The buffer in the primitive's layout is scratch memory taken from `StoragePool` by `prepare`
+/// and given back by `releaseScratch`, so that plans for many shapes do not each keep
+/// activation-sized buffers alive between calls.
 final class LayoutAdapter {
     enum Direction {
         /// The primitive reads the argument, so the tensor is reordered into the primitive's layout.
@@ -226,6 +230,8 @@ final class LayoutAdapter {
 
     let user: OneDNNMemory
     private let internalBuffer: OneDNNMemory?
+    private let internalCount: Int
+    private var scratch: TensorStorage?
     private let reorder: OneDNNPrimitive?
     private let direction: Direction
 
@@ -236,9 +242,12 @@ final class LayoutAdapter {
         user = OneDNNMemory(plain, allocate: false)
         if dnnl_memory_desc_equal(&plain, &primitiveLayout) != 0 {
             internalBuffer = nil
+            internalCount = 0
             reorder = nil
         } else {
-            internalBuffer = OneDNNMemory(primitiveLayout, allocate: true)
+            internalBuffer = OneDNNMemory(primitiveLayout, allocate: false)
+            let bytes = dnnl_memory_desc_get_size(&primitiveLayout)
+            internalCount = (bytes + MemoryLayout<Float>.stride - 1) / MemoryLayout<Float>.stride
             switch direction {
             case .input:
                 reorder = OneDNNPrimitive(reorderFrom: plain, to: primitiveLayout)
@@ -251,10 +260,17 @@ final class LayoutAdapter {
     /// The memory to pass to the primitive.
     var primitiveMemory: OneDNNMemory { internalBuffer ?? user }
 
-    /// Binds the tensor's storage and, for an input, reorders it into the primitive's layout.
+    /// Binds the tensor's storage and scratch memory for the primitive's layout and, for an
+    /// input, reorders the tensor into it.
     func prepare(_ tensor: Tensor) {
         user.bind(tensor.storage.pointer)
-        guard direction == .input, let reorder, let internalBuffer else {
+        guard let internalBuffer else {
+            return
+        }
+        let buffer = scratch ?? TensorStorage(count: internalCount)
+        scratch = buffer
+        internalBuffer.bind(buffer.pointer)
+        guard direction == .input, let reorder else {
             return
         }
         OneDNN.shared.execute(reorder.primitive, [(OneDNNArgument.source, user), (OneDNNArgument.destination, internalBuffer)])
@@ -266,5 +282,10 @@ final class LayoutAdapter {
             return
         }
         OneDNN.shared.execute(reorder.primitive, [(OneDNNArgument.source, internalBuffer), (OneDNNArgument.destination, user)])
+    }
+
+    /// Gives the scratch memory back to the pool; call it once the primitive's call is over.
+    func releaseScratch() {
+        scratch = nil
     }
 }

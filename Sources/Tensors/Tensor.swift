@@ -30,6 +30,9 @@ public final class Tensor {
     /// Closures called once with this tensor's final gradient during `backward()`.
     var gradientHooks: [(Tensor) -> Void] = []
 
+    /// Whether an element-wise consumer took this tensor's place in the graph.
+    var isAbsorbed = false
+
     /// Creates a tensor over existing storage, which must hold at least the shape's element count.
     public init(shape: [Int], storage: TensorStorage, requiresGradient: Bool = false) {
         let count = Tensor.elementCount(of: shape)
@@ -90,7 +93,7 @@ public final class Tensor {
         }
         let blocks = (count + block - 1) / block
         let generators = (0..<blocks).map { _ in generator.split() }
-        DispatchQueue.concurrentPerform(iterations: blocks) { index in
+        runConcurrently(iterations: blocks) { index in
             var blockGenerator = generators[index]
             let start = index * block
             blockGenerator.fillNormal(pointer + start, count: min(block, count - start), mean: mean, standardDeviation: standardDeviation)
@@ -190,23 +193,25 @@ extension Tensor: CustomStringConvertible {
     }
 }
 
-/// A 64-byte aligned float32 buffer, freed when the last tensor using it goes away.
+/// A 64-byte aligned float32 buffer, returned to `StoragePool` when the last tensor using it goes away.
 public final class TensorStorage {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The bytes actually allocated, the pool's size class for `count` floats.
+    private let allocatedBytes: Int
 
-    /// Allocates room for `count` floats, uninitialised.
+    /// Allocates room for `count` floats, uninitialised. Large buffers come from `StoragePool`,
+    /// so their memory may hold values from an earlier tensor.
     public init(count: Int) {
         self.count = count
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let status = posix_memalign(&raw, 64, bytes)
-        precondition(status == 0 && raw != nil, "allocating \(bytes) bytes failed")
-        pointer = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
+        let (raw, allocated) = StoragePool.shared.allocate(bytes: bytes)
+        allocatedBytes = allocated
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     deinit {
-        free(pointer)
+        StoragePool.shared.release(UnsafeMutableRawPointer(pointer), bytes: allocatedBytes)
     }
 
     func fill(_ value: Float) {
@@ -215,5 +220,109 @@ public final class TensorStorage {
         } else {
             pointer.update(repeating: value, count: count)
         }
+    }
+
+    /// Frees every buffer the pool keeps for reuse, for example after training, before other
+    /// work that needs the memory. Tensors still alive keep theirs.
+    public static func releaseCachedBuffers() {
+        StoragePool.shared.releaseAll()
+    }
+
+    /// The bytes the pool currently keeps for reuse.
+    public static var cachedBytes: Int {
+        StoragePool.shared.cachedBytes
+    }
+}
+
+/// Freed tensor buffers of at least `minimumBytes`, kept by size class for the next tensor of
+/// that class.
+///
+/// A training step allocates the same activation and gradient sizes every time. Fresh large
+/// allocations are `mmap`ed by glibc, and every first write to one of their pages faults and
+/// zeroes the page in the kernel, so reusing buffers avoids that work (about a quarter of a
+/// VGG19 step before the pool, measured with `perf` on the benchmark machine). Sizes are rounded
+/// up to one of eight classes per power of two, so a buffer wastes at most 12.5% of its size,
+/// and pages a tensor never touches are not resident.
+///
+/// The pool keeps at most `limitBytes`, a quarter of physical memory, and frees what does not fit.
+final class StoragePool: @unchecked Sendable {
+    static let shared = StoragePool()
+
+    /// Smaller buffers go straight to `posix_memalign` and `free`, whose own bins serve them well.
+    static let minimumBytes = 1 << 16
+
+    let limitBytes: Int
+    private let lock = NSLock()
+    private var buffers: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var pooledBytes = 0
+
+    private init() {
+        limitBytes = Int(min(ProcessInfo.processInfo.physicalMemory / 4, UInt64(Int.max)))
+    }
+
+    /// The size class of a request: `bytes` rounded up to a multiple of an eighth of its
+    /// highest power of two, or `bytes` itself below `minimumBytes`.
+    static func sizeClass(of bytes: Int) -> Int {
+        guard bytes >= minimumBytes else {
+            return bytes
+        }
+        let highestPower = 1 << (Int.bitWidth - 1 - bytes.leadingZeroBitCount)
+        let step = highestPower / 8
+        return (bytes + step - 1) / step * step
+    }
+
+    /// Returns a 64-byte aligned buffer of at least `bytes` and the size to pass to `release`.
+    func allocate(bytes: Int) -> (pointer: UnsafeMutableRawPointer, allocatedBytes: Int) {
+        let size = StoragePool.sizeClass(of: bytes)
+        if size >= StoragePool.minimumBytes {
+            lock.lock()
+            let reused = buffers[size]?.popLast()
+            if reused != nil {
+                pooledBytes -= size
+            }
+            lock.unlock()
+            if let reused {
+                return (reused, size)
+            }
+        }
+
+        var raw: UnsafeMutableRawPointer?
+        let status = posix_memalign(&raw, 64, size)
+        precondition(status == 0 && raw != nil, "allocating \(size) bytes failed")
+        return (raw!, size)
+    }
+
+    /// Takes back a buffer from `allocate`, keeping it for reuse when it fits under the limit.
+    func release(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= StoragePool.minimumBytes {
+            lock.lock()
+            let keeps = pooledBytes + bytes <= limitBytes
+            if keeps {
+                buffers[bytes, default: []].append(pointer)
+                pooledBytes += bytes
+            }
+            lock.unlock()
+            if keeps {
+                return
+            }
+        }
+        free(pointer)
+    }
+
+    func releaseAll() {
+        lock.lock()
+        let released = buffers
+        buffers = [:]
+        pooledBytes = 0
+        lock.unlock()
+        for pointer in released.values.joined() {
+            free(pointer)
+        }
+    }
+
+    var cachedBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return pooledBytes
     }
 }

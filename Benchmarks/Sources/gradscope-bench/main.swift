@@ -4,6 +4,7 @@ import Foundation
 
 let benchmarks: [(name: String, summary: String, run: ([String]) -> Void)] = [
     ("kernels", "conv2d and linear forward+backward at VGG19 shapes, batch 32", runKernelBenchmarks),
+    ("training", "whole training steps of one model (--case NAME), as the trainer runs them", runTrainingBenchmark),
 ]
 
 func printUsage() {

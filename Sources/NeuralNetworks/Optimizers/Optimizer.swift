@@ -87,7 +87,7 @@ func parallelSum(_ count: Int, _ body: (Range<Int>) -> Double) -> Double {
     var partial = [Double](repeating: 0, count: chunks)
     partial.withUnsafeMutableBufferPointer { partials in
         let destination = partials.baseAddress!
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        runConcurrently(iterations: chunks) { chunk in
             let start = chunk * chunkSize
             let end = min(count, start + chunkSize)
             destination[chunk] = start < end ? body(start..<end) : 0
