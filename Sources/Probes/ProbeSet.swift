@@ -4,7 +4,7 @@ import Tensors
 /// Probes attached to layers of a model, collecting `Metric` values for each training step.
 ///
 /// Use per step: `model(x)` (hooks are registered during the forward pass), `loss.backward()`,
-/// then `collectParameterMetrics()`, `optimizer.step()`, `collectUpdateRatios(from:)` and
+/// `collectGradientMetrics()`, `optimizer.step()`, `collectParameterMetrics(from:)` and
 /// `takeRecords()`. Layers without a probe pay nothing: only probed modules get an observer.
 public final class ProbeSet {
     public let targets: [ProbeTarget]
@@ -12,7 +12,6 @@ public final class ProbeSet {
     private var outputStatistics: [TensorStatistics?]
     private var inputStatistics: [TensorStatistics?]
     private var values: [[Metric: Double]]
-    private var weightNorms: [Double]
     /// Probe indices in the order their output gradients arrived during the last backward pass.
     public private(set) var backwardOrder: [Int] = []
 
@@ -28,7 +27,6 @@ public final class ProbeSet {
         outputStatistics = Array(repeating: nil, count: targets.count)
         inputStatistics = Array(repeating: nil, count: targets.count)
         values = Array(repeating: [:], count: targets.count)
-        weightNorms = Array(repeating: .nan, count: targets.count)
         reattach()
     }
 
@@ -70,51 +68,59 @@ public final class ProbeSet {
         }
     }
 
-    /// The parameter names whose update norms the optimizer must record for `update_ratio`.
+    /// The parameter names whose step statistics the optimizer must record (`weight_l2`,
+    /// `weight_grad_l2` and `update_ratio` come from its pass over each weight).
     public var trackedWeightNames: Set<String> {
         Set(zip(targets, modules).compactMap { target, module in
             module.parameters.contains { $0.name == "weight" } ? "\(target.path).weight" : nil
         })
     }
 
-    /// Reads the parameter gradients and weight norms; call after `backward()`, before the optimizer step.
-    public func collectParameterMetrics() {
-        for (index, module) in modules.enumerated() {
-            var nonfinite = (outputStatistics[index]?.nonfiniteCount ?? 0) + (inputStatistics[index]?.nonfiniteCount ?? 0)
-            if let output = outputStatistics[index] {
+    /// Reads the output and input gradients the hooks saw; call after `backward()`.
+    public func collectGradientMetrics() {
+        for index in modules.indices {
+            let output = outputStatistics[index]
+            let input = inputStatistics[index]
+            if let output {
                 values[index][.gradOutputL2] = output.l2
                 values[index][.gradOutputRMS] = output.count > 0 ? output.l2 / Double(output.count).squareRoot() : .nan
                 values[index][.zeroFraction] = output.count > 0 ? Double(output.zeroCount) / Double(output.count) : .nan
             }
-            if let input = inputStatistics[index] {
+            if let input {
                 values[index][.gradInputL2] = input.l2
             }
-            for (name, parameter) in module.parameters {
-                guard name == "weight" || name == "bias" else {
-                    continue
-                }
-                let gradient = parameter.grad.map { TensorStatistics(of: $0) }
-                nonfinite += gradient?.nonfiniteCount ?? 0
-                if name == "weight" {
-                    let norm = TensorStatistics(of: parameter).l2
-                    weightNorms[index] = norm
-                    values[index][.weightL2] = norm
-                    values[index][.weightGradL2] = gradient?.l2 ?? .nan
-                } else {
-                    values[index][.biasGradL2] = gradient?.l2 ?? .nan
-                }
-            }
-            values[index][.nonfiniteCount] = Double(nonfinite)
+            values[index][.nonfiniteCount] = Double((output?.nonfiniteCount ?? 0) + (input?.nonfiniteCount ?? 0))
         }
     }
 
-    /// Computes `update_ratio` from the optimizer's recorded update norms; call after its step.
-    public func collectUpdateRatios(from optimizer: Optimizer) {
-        for (index, target) in targets.enumerated() {
-            guard let update = optimizer.lastUpdateNorms["\(target.path).weight"] else {
-                continue
+    /// Reads weight and bias norms, their gradients' norms and the update ratio.
+    ///
+    /// Call it after the optimizer step with that optimizer, whose single pass over each tracked
+    /// weight already summed the norms, or with nil when no step was taken, so the weights are
+    /// read here. Bias norms are always read here, because biases are small.
+    public func collectParameterMetrics(from optimizer: Optimizer?) {
+        for (index, module) in modules.enumerated() {
+            var nonfinite = values[index][.nonfiniteCount] ?? 0
+            for (name, parameter) in module.parameters where name == "weight" || name == "bias" {
+                let statistics = name == "weight" ? optimizer?.lastStepStatistics["\(targets[index].path).weight"] : nil
+                var gradientNorm = statistics?.gradientNorm ?? parameter.grad.map { TensorStatistics(of: $0).l2 } ?? .nan
+                if let gradient = parameter.grad, !gradientNorm.isFinite {
+                    let exact = TensorStatistics(of: gradient)
+                    nonfinite += Double(exact.nonfiniteCount)
+                    gradientNorm = exact.l2
+                }
+                if name == "bias" {
+                    values[index][.biasGradL2] = gradientNorm
+                    continue
+                }
+                let weightNorm = statistics?.weightNorm ?? TensorStatistics(of: parameter).l2
+                values[index][.weightL2] = weightNorm
+                values[index][.weightGradL2] = gradientNorm
+                if let update = statistics?.updateNorm {
+                    values[index][.updateRatio] = weightNorm > 0 ? update / weightNorm : .nan
+                }
             }
-            values[index][.updateRatio] = weightNorms[index] > 0 ? update / weightNorms[index] : .nan
+            values[index][.nonfiniteCount] = nonfinite
         }
     }
 
@@ -138,7 +144,6 @@ public final class ProbeSet {
         outputStatistics = Array(repeating: nil, count: targets.count)
         inputStatistics = Array(repeating: nil, count: targets.count)
         values = Array(repeating: [:], count: targets.count)
-        weightNorms = Array(repeating: .nan, count: targets.count)
         backwardOrder = []
     }
 }

@@ -97,10 +97,11 @@ public enum Profiler {
             batchIndex += 1
             model.zeroGradients()
             crossEntropy(logits: model(batch.images), labels: batch.labels).backward()
-            trainer.probes.collectParameterMetrics()
+            trainer.probes.collectGradientMetrics()
             if configuration.update {
                 trainer.optimizer.step()
             }
+            trainer.probes.collectParameterMetrics(from: configuration.update ? trainer.optimizer : nil)
             accumulator.add(trainer.probes.takeRecords())
         }
 

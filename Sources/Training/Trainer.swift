@@ -173,12 +173,17 @@ public final class Trainer {
         let loss = crossEntropy(logits: logits, labels: batch.labels)
         let lossValue = Double(loss.item)
         loss.backward()
-        probes.collectParameterMetrics()
+        probes.collectGradientMetrics()
 
+        // NOTE: divergence is detected from the loss and the probed layers' output and input
+        // gradients before the step; a non-finite weight gradient alone shows in this step's
+        // nonfinite_count and stops the run one step later, when the loss turns non-finite.
         let diverged = !lossValue.isFinite || probes.firstNonfiniteProbe != nil
         if !diverged || configuration.continueOnNonfinite {
             optimizer.step()
-            probes.collectUpdateRatios(from: optimizer)
+            probes.collectParameterMetrics(from: optimizer)
+        } else {
+            probes.collectParameterMetrics(from: nil)
         }
 
         state.step += 1
@@ -248,7 +253,8 @@ public final class Trainer {
             model.zeroGradients()
             crossEntropy(logits: model(batch.images), labels: batch.labels).backward()
             if withProbes {
-                probes.collectParameterMetrics()
+                probes.collectGradientMetrics()
+                probes.collectParameterMetrics(from: nil)
                 _ = probes.takeRecords()
             }
             let elapsed = ProcessInfo.processInfo.systemUptime - start

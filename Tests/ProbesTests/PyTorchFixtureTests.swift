@@ -55,7 +55,8 @@ final class PyTorchFixtureTests: XCTestCase {
         let logits = model(fixture.input)
         let loss = crossEntropy(logits: logits, labels: fixture.labels)
         loss.backward()
-        probes.collectParameterMetrics()
+        probes.collectGradientMetrics()
+        probes.collectParameterMetrics(from: nil)
 
         let expectedLoss = (fixture.expected["loss"] as! [String: Any])["value"] as! Double
         assertClose(Double(loss.item), expectedLoss, "loss")
@@ -105,6 +106,15 @@ final class PyTorchFixtureTests: XCTestCase {
         }
 
         adam.step()
+        probes.collectParameterMetrics(from: adam)
+        for record in probes.takeRecords() {
+            let expected = expectedParameters["\(record.path).weight"]!
+            // The optimizer's own pass over the weight supplies these after the step.
+            assertClose(record[.weightGradL2], expected["grad_norm"] as! Double, "\(record.path) weight_grad_l2 from Adam")
+            assertClose(record[.weightL2], expected["norm_before"] as! Double, "\(record.path) weight_l2 from Adam")
+            let ratio = (expected["adam_update_norm"] as! Double) / (expected["norm_before"] as! Double)
+            assertClose(record[.updateRatio], ratio, "\(record.path) update_ratio")
+        }
         for (name, parameter) in parameters {
             let expected = expectedParameters[name]!
             assertClose(norm(parameter), expected["norm_after_adam"] as! Double, "\(name) norm after Adam")

@@ -45,7 +45,8 @@ final class VanishingGradientTests: XCTestCase {
         let input = Tensor.randomNormal([16, 12], generator: &generator)
         let labels = (0..<16).map { $0 % 5 }
         crossEntropy(logits: model(input), labels: labels).backward()
-        probes.collectParameterMetrics()
+        probes.collectGradientMetrics()
+        probes.collectParameterMetrics(from: nil)
         let records = probes.takeRecords()
 
         for index in 0..<(depth - 1) {

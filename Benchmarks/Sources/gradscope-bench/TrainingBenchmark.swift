@@ -129,15 +129,16 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
         clock.mark("forward")
         loss.backward()
         clock.mark("backward")
-        probes?.collectParameterMetrics()
+        probes?.collectGradientMetrics()
         clock.mark("probes")
         optimizer.step()
         clock.mark("optimizer")
-        phaseTotals.merge(clock.phases) { $0 + $1 }
         if let probes {
-            probes.collectUpdateRatios(from: optimizer)
+            probes.collectParameterMetrics(from: optimizer)
             _ = probes.takeRecords()
         }
+        clock.mark("probes")
+        phaseTotals.merge(clock.phases) { $0 + $1 }
         precondition(loss.item.isFinite, "the loss is not finite")
     }
 

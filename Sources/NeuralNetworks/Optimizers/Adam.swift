@@ -22,7 +22,7 @@ public final class Adam: Optimizer {
     public let amsgrad: Bool
     public private(set) var stepCount = 0
     public var trackedUpdateNames: Set<String> = []
-    public private(set) var lastUpdateNorms: [String: Double] = [:]
+    public private(set) var lastStepStatistics: [String: ParameterStepStatistics] = [:]
     private let slots = OptimizerSlots()
 
     /// Creates Adam (or AdamW when `decoupledWeightDecay`) with PyTorch's defaults.
@@ -48,7 +48,7 @@ public final class Adam: Optimizer {
 
     public func step() {
         stepCount += 1
-        lastUpdateNorms = [:]
+        lastStepStatistics = [:]
         for (name, parameter) in parameters {
             guard let gradient = parameter.grad else {
                 continue
@@ -57,15 +57,16 @@ public final class Adam: Optimizer {
             let v = slots.slot("exp_avg_sq", for: name, shape: parameter.shape)
             let vMax = amsgrad ? slots.slot("max_exp_avg_sq", for: name, shape: parameter.shape) : nil
             let tracksNorm = trackedUpdateNames.contains(name)
-            let updateNorm = update(parameter, gradient: gradient, m: m, v: v, vMax: vMax, tracksNorm: tracksNorm)
+            let norms = update(parameter, gradient: gradient, m: m, v: v, vMax: vMax, tracksNorm: tracksNorm)
             if tracksNorm {
-                lastUpdateNorms[name] = updateNorm
+                lastStepStatistics[name] = norms.statistics
             }
         }
     }
 
-    /// Updates `parameter` in place and returns the norm of the change, or 0 unless `tracksNorm`.
-    private func update(_ parameter: Tensor, gradient: Tensor, m: Tensor, v: Tensor, vMax: Tensor?, tracksNorm: Bool) -> Double {
+    /// Updates `parameter` in place; with `tracksNorm`, also returns the squared norms of the
+    /// weight before the step, the gradient and the change, gathered in the same pass.
+    private func update(_ parameter: Tensor, gradient: Tensor, m: Tensor, v: Tensor, vMax: Tensor?, tracksNorm: Bool) -> SquaredNorms {
         let p = parameter.storage.pointer
         let g = gradient.storage.pointer
         let mp = m.storage.pointer
@@ -81,24 +82,44 @@ public final class Adam: Optimizer {
         let l2 = decoupledWeightDecay ? 0 : wd
         let decay: Float = decoupledWeightDecay ? 1 - lr * wd : 1
 
-        // The common case, without AMSGrad or a recorded norm, runs on 8 lanes at a time. The
-        // expressions match the general loop below term by term, and SIMD square roots and
-        // divisions round as the scalar ones do, so both give the same values.
-        if vMax == nil && !tracksNorm {
-            _ = parallelSum(parameter.count) { range in
+        // Without AMSGrad the update runs on 8 lanes at a time. The expressions match the scalar
+        // tail term by term, and SIMD square roots and divisions round as the scalar ones do, so
+        // every element gets the same value either way. Tracked norms are summed in float lanes
+        // over blocks of 1,024 elements, then in double precision.
+        if vMax == nil {
+            return parallelReduce(parameter.count, zero: SquaredNorms(), +) { range in
                 let lanes = 8
+                var norms = SquaredNorms()
+                var weightLanes = SIMD8<Float>()
+                var gradientLanes = SIMD8<Float>()
+                var updateLanes = SIMD8<Float>()
                 var i = range.lowerBound
                 while i + lanes <= range.upperBound {
                     let before = SIMD8<Float>(loadingFrom: p + i)
-                    let d = SIMD8<Float>(loadingFrom: g + i) + l2 * before
+                    let raw = SIMD8<Float>(loadingFrom: g + i)
+                    let d = raw + l2 * before
                     let first = SIMD8<Float>(loadingFrom: mp + i) * b1 + (1 - b1) * d
                     let second = SIMD8<Float>(loadingFrom: vp + i) * b2 + (1 - b2) * d * d
                     let denominator = second.squareRoot() / biasCorrection2Root + eps
+                    let after = before * decay - stepSize * (first / denominator)
                     first.store(to: mp + i)
                     second.store(to: vp + i)
-                    (before * decay - stepSize * (first / denominator)).store(to: p + i)
+                    after.store(to: p + i)
+                    if tracksNorm {
+                        let change = after - before
+                        weightLanes += before * before
+                        gradientLanes += raw * raw
+                        updateLanes += change * change
+                        if (i - range.lowerBound) % 1024 == 1024 - lanes {
+                            norms = norms + SquaredNorms(weight: Double(weightLanes.sum()), gradient: Double(gradientLanes.sum()), update: Double(updateLanes.sum()))
+                            weightLanes = SIMD8<Float>()
+                            gradientLanes = SIMD8<Float>()
+                            updateLanes = SIMD8<Float>()
+                        }
+                    }
                     i += lanes
                 }
+                norms = norms + SquaredNorms(weight: Double(weightLanes.sum()), gradient: Double(gradientLanes.sum()), update: Double(updateLanes.sum()))
                 while i < range.upperBound {
                     let before = p[i]
                     let d = g[i] + l2 * before
@@ -108,35 +129,35 @@ public final class Adam: Optimizer {
                     vp[i] = second
                     let denominator = second.squareRoot() / biasCorrection2Root + eps
                     p[i] = before * decay - stepSize * (first / denominator)
+                    if tracksNorm {
+                        let change = Double(p[i] - before)
+                        norms = norms + SquaredNorms(weight: Double(before) * Double(before), gradient: Double(g[i]) * Double(g[i]), update: change * change)
+                    }
                     i += 1
                 }
-                return 0
+                return norms
             }
-            return 0
         }
 
-        let maxp = vMax?.storage.pointer
-        let squaredNorm = parallelSum(parameter.count) { range in
-            var total = 0.0
+        let maxp = vMax!.storage.pointer
+        return parallelReduce(parameter.count, zero: SquaredNorms(), +) { range in
+            var norms = SquaredNorms()
             for i in range {
                 let before = p[i]
                 let decayed = before * decay
                 let d = g[i] + l2 * before
                 mp[i] = mp[i] * b1 + (1 - b1) * d
                 vp[i] = vp[i] * b2 + (1 - b2) * d * d
-                var second = vp[i]
-                if let maxp {
-                    maxp[i] = max(maxp[i], second)
-                    second = maxp[i]
-                }
-                let denominator = second.squareRoot() / biasCorrection2Root + eps
+                maxp[i] = max(maxp[i], vp[i])
+                let denominator = maxp[i].squareRoot() / biasCorrection2Root + eps
                 p[i] = decayed - stepSize * (mp[i] / denominator)
                 let change = Double(p[i] - before)
-                total += change * change
+                norms.weight += Double(before) * Double(before)
+                norms.gradient += Double(g[i]) * Double(g[i])
+                norms.update += change * change
             }
-            return total
+            return norms
         }
-        return squaredNorm.squareRoot()
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {

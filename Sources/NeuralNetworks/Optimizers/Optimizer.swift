@@ -12,11 +12,12 @@ public protocol Optimizer: AnyObject {
     /// The number of `step()` calls so far.
     var stepCount: Int { get }
 
-    /// Parameter names whose update norm the next `step()` records in `lastUpdateNorms`.
+    /// Parameter names whose statistics the next `step()` records in `lastStepStatistics`.
     var trackedUpdateNames: Set<String> { get set }
 
-    /// `‖p_after − p_before‖` of each tracked parameter in the last step, accumulated in double precision.
-    var lastUpdateNorms: [String: Double] { get }
+    /// Norms of each tracked parameter, its gradient and its change in the last step, gathered
+    /// in the same pass over memory as the update itself.
+    var lastStepStatistics: [String: ParameterStepStatistics] { get }
 
     /// Updates every parameter that has a gradient, in place; parameters without one are skipped,
     /// as PyTorch skips parameters whose `.grad` is None.
@@ -28,6 +29,44 @@ public protocol Optimizer: AnyObject {
     /// Restores the state saved by `stateTensors()`.
     /// - Throws: `OptimizerStateError` naming any missing or misshapen entry.
     func loadStateTensors(_ entries: [String: Tensor]) throws
+}
+
+extension Optimizer {
+    /// `‖p_after − p_before‖` of each tracked parameter in the last step.
+    public var lastUpdateNorms: [String: Double] {
+        lastStepStatistics.mapValues(\.updateNorm)
+    }
+}
+
+/// Norms one optimizer step found for a tracked parameter, accumulated in double precision.
+public struct ParameterStepStatistics: Equatable, Sendable {
+    /// ‖p‖ before the step.
+    public var weightNorm: Double
+    /// ‖g‖ of the gradient the step used; not finite when the gradient had NaN or infinite values.
+    public var gradientNorm: Double
+    /// ‖p_after − p_before‖.
+    public var updateNorm: Double
+
+    public init(weightNorm: Double, gradientNorm: Double, updateNorm: Double) {
+        self.weightNorm = weightNorm
+        self.gradientNorm = gradientNorm
+        self.updateNorm = updateNorm
+    }
+}
+
+/// Sums of squares of a parameter, its gradient and its change, for `ParameterStepStatistics`.
+struct SquaredNorms {
+    var weight = 0.0
+    var gradient = 0.0
+    var update = 0.0
+
+    static func + (a: SquaredNorms, b: SquaredNorms) -> SquaredNorms {
+        SquaredNorms(weight: a.weight + b.weight, gradient: a.gradient + b.gradient, update: a.update + b.update)
+    }
+
+    var statistics: ParameterStepStatistics {
+        ParameterStepStatistics(weightNorm: weight.squareRoot(), gradientNorm: gradient.squareRoot(), updateNorm: update.squareRoot())
+    }
 }
 
 /// A checkpoint's optimizer state that does not fit the optimizer being restored.
@@ -79,19 +118,24 @@ final class OptimizerSlots {
 
 /// Runs `body` over `0..<count` split across cores and sums the doubles it returns.
 func parallelSum(_ count: Int, _ body: (Range<Int>) -> Double) -> Double {
+    parallelReduce(count, zero: 0.0, +, body)
+}
+
+/// Runs `body` over `0..<count` split across cores and combines the partial results with `combine`.
+func parallelReduce<Value>(_ count: Int, zero: Value, _ combine: (Value, Value) -> Value, _ body: (Range<Int>) -> Value) -> Value {
     let chunks = min(kernelThreadCount, max(1, count / 65_536))
     guard chunks > 1 else {
         return body(0..<count)
     }
     let chunkSize = (count + chunks - 1) / chunks
-    var partial = [Double](repeating: 0, count: chunks)
+    var partial = [Value](repeating: zero, count: chunks)
     partial.withUnsafeMutableBufferPointer { partials in
         let destination = partials.baseAddress!
         runConcurrently(iterations: chunks) { chunk in
             let start = chunk * chunkSize
             let end = min(count, start + chunkSize)
-            destination[chunk] = start < end ? body(start..<end) : 0
+            destination[chunk] = start < end ? body(start..<end) : zero
         }
     }
-    return partial.reduce(0, +)
+    return partial.reduce(zero, combine)
 }

@@ -13,7 +13,7 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
     public private(set) var stepCount = 0
     public var trackedUpdateNames: Set<String> = []
-    public private(set) var lastUpdateNorms: [String: Double] = [:]
+    public private(set) var lastStepStatistics: [String: ParameterStepStatistics] = [:]
     private let slots = OptimizerSlots()
 
     public init(
@@ -31,44 +31,47 @@ public final class SGD: Optimizer {
 
     public func step() {
         stepCount += 1
-        lastUpdateNorms = [:]
+        lastStepStatistics = [:]
         for (name, parameter) in parameters {
             guard let gradient = parameter.grad else {
                 continue
             }
             let isFirst = slots.existingSlot("momentum_buffer", for: name) == nil
             let buffer = momentum != 0 ? slots.slot("momentum_buffer", for: name, shape: parameter.shape) : nil
-            let updateNorm = update(parameter, gradient: gradient, buffer: buffer, isFirst: isFirst)
+            let norms = update(parameter, gradient: gradient, buffer: buffer, isFirst: isFirst)
             if trackedUpdateNames.contains(name) {
-                lastUpdateNorms[name] = updateNorm
+                lastStepStatistics[name] = norms.statistics
             }
         }
     }
 
-    private func update(_ parameter: Tensor, gradient: Tensor, buffer: Tensor?, isFirst: Bool) -> Double {
+    /// Updates `parameter` in place and returns the squared norms of the weight before the step,
+    /// the gradient and the change.
+    private func update(_ parameter: Tensor, gradient: Tensor, buffer: Tensor?, isFirst: Bool) -> SquaredNorms {
         let p = parameter.storage.pointer
         let g = gradient.storage.pointer
         let b = buffer?.storage.pointer
         let (lr, mu, damp, wd, nesterov) = (learningRate, momentum, dampening, weightDecay, self.nesterov)
-        let squaredNorm = parallelSum(parameter.count) { range in
-            var total = 0.0
+        return parallelReduce(parameter.count, zero: SquaredNorms(), +) { range in
+            var norms = SquaredNorms()
             for i in range {
+                let before = p[i]
                 var d = g[i]
                 if wd != 0 {
-                    d += wd * p[i]
+                    d += wd * before
                 }
                 if let b {
                     b[i] = isFirst ? d : mu * b[i] + (1 - damp) * d
                     d = nesterov ? d + mu * b[i] : b[i]
                 }
-                let before = p[i]
                 p[i] = before - lr * d
                 let change = Double(p[i] - before)
-                total += change * change
+                norms.weight += Double(before) * Double(before)
+                norms.gradient += Double(g[i]) * Double(g[i])
+                norms.update += change * change
             }
-            return total
+            return norms
         }
-        return squaredNorm.squareRoot()
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
