@@ -15,7 +15,7 @@ let dataOptions = [
     OptionSpec(name: "--data", valueName: "PATH", help: "Data set directory (CIFAR-10/100, MNIST, image folders); built-in synthetic images when absent."),
     OptionSpec(name: "--image-size", valueName: "S", help: "Resize images to S x S pixels (default: keep the data's own size; ImageNet models use 224)."),
     OptionSpec(name: "--normalize", help: "Normalise inputs with CIFAR-10's channel mean and deviation (off by default)."),
-    OptionSpec(name: "--synthetic-size", valueName: "N", help: "Training images of the built-in synthetic set (default 2000; a quarter as many test images)."),
+    OptionSpec(name: "--synthetic-size", valueName: "N", help: "Training images of the built-in synthetic set (default 1000; a quarter as many test images)."),
     OptionSpec(name: "--batch-size", valueName: "N", help: "Images per batch (default 32)."),
     OptionSpec(name: "--seed", valueName: "N", help: "Seed of every random choice: weights, data order, dropout (default 0)."),
 ]
