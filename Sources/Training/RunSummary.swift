@@ -15,7 +15,7 @@ struct RunSummary {
         let model = configuration.model.name + (configuration.model.skipConnections ? "" : " (no skip connections)")
         lines.append("# Gradient flow: \(model)")
         lines.append("")
-        let epochRange = results.isEmpty ? "no finished epoch" : "epochs 1–\(results.count) of \(configuration.epochs)"
+        let epochRange = results.isEmpty ? "No finished epoch" : "Epochs 1–\(results.count) of \(configuration.epochs)"
         let size = configuration.imageSize.map { "resized to \($0)x\($0)" } ?? "native size"
         let normalized = configuration.normalize ? ", normalized" : ""
         lines.append("Data: \(dataOrigin), \(size)\(normalized). \(epochRange). Optimizer \(configuration.optimizer.rawValue), learning rate \(configuration.learningRate), batch \(configuration.batchSize), seed \(configuration.seed).")

@@ -75,7 +75,7 @@ final class TrainingRunTests: XCTestCase {
 
         let summary = try String(contentsOf: directory.summary, encoding: .utf8)
         XCTAssertTrue(summary.contains("| layer"))
-        XCTAssertTrue(summary.contains("epochs 1–2 of 2"))
+        XCTAssertTrue(summary.contains("Epochs 1–2 of 2"))
         for url in [directory.gradientsPNG, directory.lossPNG, directory.heatmapPNG] {
             let data = try Data(contentsOf: url)
             XCTAssertEqual(Array(data.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], url.lastPathComponent)
@@ -155,7 +155,7 @@ final class TrainingRunTests: XCTestCase {
 
         XCTAssertEqual(Set(try csv(directory.epochs).dropFirst().map { $0[0] }), ["1", "2", "3"])
         let summary = try String(contentsOf: directory.summary, encoding: .utf8)
-        XCTAssertTrue(summary.contains("epochs 1–3 of 3"), summary)
+        XCTAssertTrue(summary.contains("Epochs 1–3 of 3"), summary)
         let svg = try String(contentsOf: directory.gradientsSVG, encoding: .utf8)
         XCTAssertTrue(svg.contains("epoch"))
     }
