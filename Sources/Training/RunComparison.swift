@@ -165,16 +165,31 @@ public struct RunComparison {
 
         var charts: [HTMLReport.Block] = []
         if !shared.isEmpty && runs.contains(where: { !$0.gradientMeans.isEmpty }) {
+            // Many layers get lines for the first, a middle and the last shared layer only; the
+            // depth chart below shows all of them.
+            let overlaid = shared.count > 4 ? RunFigures.spread(shared, count: 3) : shared
             var series: [Series] = []
             for run in runs {
-                for probe in shared {
+                for probe in overlaid {
                     series.append(Series(name: "\(run.label): \(displayName(probe))", values: run.gradientMeans[probe] ?? []))
                 }
             }
             let chart = LineChart(title: "Mean gradient norm per epoch", xLabel: "epoch", yLabel: "mean ‖grad_output‖", series: series, logScaleY: true)
             try chart.write(to: directory.gradientsPNG)
             try chart.write(to: directory.gradientsSVG)
-            charts.append(.chart(svg: try chart.svgString(), caption: "Each shared probe of each run, per epoch (log scale)."))
+            charts.append(.chart(svg: try chart.svgString(), caption: "Shared layers of each run, per epoch (log scale)."))
+
+            if shared.count >= 3 {
+                let depthSeries = runs.map { run in
+                    Series(name: run.label, points: shared.enumerated().map { (x: Double($0.offset), y: run.lastRMS[$0.element] ?? .nan) })
+                }
+                let depth = LineChart(
+                    title: "Last-epoch gradient RMS through depth", xLabel: "layer (forward order)", yLabel: "mean gradient RMS",
+                    series: depthSeries, logScaleY: true, xTickLabels: shared, width: 1000, height: 560)
+                try depth.write(to: directory.file("depth.png"))
+                try depth.write(to: directory.file("depth.svg"))
+                charts.append(.chart(svg: try depth.svgString(), caption: "Each run's last-epoch mean gradient RMS per shared layer, input side on the left (log scale)."))
+            }
         }
         let profiles = runs.compactMap(\.profile)
         if profiles.count == runs.count {
@@ -189,7 +204,8 @@ public struct RunComparison {
         markdown += runs.map { "- **\($0.label)**: \(describe($0))" }.joined(separator: "\n") + "\n\n"
         markdown += reading.map { "- \($0)" }.joined(separator: "\n") + "\n\n"
         if !rows.isEmpty {
-            markdown += MarkdownTable(header: header, rows: rows).render() + "\n"
+            let alignments: [MarkdownTable.Alignment] = [.left] + Array(repeating: .right, count: header.count - 1)
+            markdown += MarkdownTable(header: header, rows: rows, alignments: alignments).render() + "\n"
         }
         try writeAtomically(markdown, to: directory.file("comparison.md"))
 

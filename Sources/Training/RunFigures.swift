@@ -2,15 +2,29 @@ import Foundation
 import Probes
 import Reports
 
-/// The charts of a run: gradient norm per epoch and probe, loss and accuracy, and a
-/// layer-by-epoch heatmap of gradient RMS.
+/// The charts of a run: gradient norm per epoch and probe, loss and accuracy, a layer-by-epoch
+/// heatmap of gradient RMS and, with three or more probes, gradient RMS against depth.
 struct RunFigures {
     let gradients: LineChart
     let loss: ChartFigure
     let heatmap: Heatmap?
+    let depth: LineChart?
+
+    /// More probes than this get one line each for an evenly spread selection in `gradients`;
+    /// the heatmap and the depth chart show every probe.
+    static let maximumLines = 8
+
+    /// At most `count` items spread evenly over `items`, always keeping the first and the last.
+    static func spread<Item>(_ items: [Item], count: Int) -> [Item] {
+        guard items.count > count, count >= 2 else {
+            return items
+        }
+        return (0..<count).map { items[Int((Double($0) * Double(items.count - 1) / Double(count - 1)).rounded())] }
+    }
 
     init(results: [EpochResult], forwardOrder: [String], title: String) {
-        let series = forwardOrder.map { probe -> Series in
+        let shown = RunFigures.spread(forwardOrder, count: RunFigures.maximumLines)
+        let series = shown.map { probe -> Series in
             let values = results.map { result in
                 result.probes.first { $0.probe == probe }?[.gradOutputL2]?.mean ?? .nan
             }
@@ -18,9 +32,25 @@ struct RunFigures {
             let label = path == probe ? probe : "\(probe) (\(path))"
             return Series(name: label, values: values)
         }
+        let selection = shown.count < forwardOrder.count ? " (\(shown.count) of \(forwardOrder.count) probes)" : ""
         gradients = LineChart(
-            title: "Average gradient norm per epoch — \(title)", xLabel: "epoch",
+            title: "Average gradient norm per epoch — \(title)\(selection)", xLabel: "epoch",
             yLabel: "mean ‖grad_output‖ (L2, per batch)", series: series, logScaleY: true)
+
+        if forwardOrder.count >= 3 && !results.isEmpty {
+            let epochs = RunFigures.spread(results, count: 3)
+            let depthSeries = epochs.map { result in
+                Series(name: "epoch \(result.epoch)", points: forwardOrder.enumerated().map { index, probe in
+                    (x: Double(index), y: result.probes.first { $0.probe == probe }?[.gradOutputRMS]?.mean ?? .nan)
+                })
+            }
+            depth = LineChart(
+                title: "Gradient RMS through depth — \(title)", xLabel: "probed layer (forward order)",
+                yLabel: "mean gradient RMS", series: depthSeries, logScaleY: true, xTickLabels: forwardOrder,
+                width: 1000, height: 560)
+        } else {
+            depth = nil
+        }
 
         let epochs = results.map { Double($0.epoch) }
         func line(_ name: String, _ values: [Double?]) -> Series? {
@@ -54,6 +84,10 @@ struct RunFigures {
     func write(to directory: RunDirectory) throws {
         try gradients.write(to: directory.gradientsPNG)
         try gradients.write(to: directory.gradientsSVG)
+        if let depth {
+            try depth.write(to: directory.file("depth.png"))
+            try depth.write(to: directory.file("depth.svg"))
+        }
         try loss.write(to: directory.lossPNG)
         if let heatmap, heatmap.values.contains(where: { $0.contains { $0 > 0 && $0.isFinite } }) {
             try heatmap.write(to: directory.heatmapPNG)

@@ -21,6 +21,9 @@ struct RunReportPage {
         var charts: [HTMLReport.Block] = [
             .chart(svg: try figures.gradients.svgString(), caption: "Mean ‖grad_output‖ per epoch and probed layer (log scale)."),
         ]
+        if let depth = figures.depth {
+            charts.append(.chart(svg: try depth.svgString(), caption: "Mean gradient RMS per probed layer, input side on the left, for the first, a middle and the last epoch (log scale)."))
+        }
         if let heatmap = figures.heatmap, heatmap.values.contains(where: { $0.contains { $0 > 0 && $0.isFinite } }) {
             charts.append(.chart(svg: try heatmap.svgString(), caption: "Mean gradient RMS (‖grad_output‖ / √elements) by layer and epoch, input side at the top."))
         }
