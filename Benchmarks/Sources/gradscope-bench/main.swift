@@ -5,6 +5,7 @@ import Foundation
 let benchmarks: [(name: String, summary: String, run: ([String]) -> Void)] = [
     ("kernels", "conv2d and linear forward+backward at VGG19 shapes, batch 32", runKernelBenchmarks),
     ("training", "whole training steps of one model (--case NAME), as the trainer runs them", runTrainingBenchmark),
+    ("loader", "images per second of the data loader on an image folder at 32x32 and 224x224", { runLoaderBenchmark(arguments: $0) }),
 ]
 
 func printUsage() {
