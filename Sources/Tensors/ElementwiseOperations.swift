@@ -1,6 +1,8 @@
+import CDNNL
 import Foundation
 
-// Element-wise operations: computed in Swift with vectorisable loops, split across cores.
+// Element-wise operations: computed in Swift with vectorisable loops, split across cores, except
+// sigmoid and tanh, which use oneDNN's vectorised kernels (EltwiseKernels.swift).
 
 extension Tensor {
     /// Applies `transform` to every element into a new tensor.
@@ -78,14 +80,7 @@ public func relu(_ x: Tensor) -> Tensor {
 
 /// The logistic sigmoid, `1 / (1 + exp(-x))`; its derivative is at most 0.25.
 public func sigmoid(_ x: Tensor) -> Tensor {
-    let output = x.mapElements { value in
-        // Both branches avoid overflow of exp for large |x|.
-        if value >= 0 {
-            return 1 / (1 + Foundation.exp(-value))
-        }
-        let e = Foundation.exp(value)
-        return e / (1 + e)
-    }
+    let output = x.applyingEltwise(dnnl_eltwise_logistic)
     return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
         gradient.zipElements(output) { $0 * $1 * (1 - $1) }
     }
@@ -93,7 +88,7 @@ public func sigmoid(_ x: Tensor) -> Tensor {
 
 /// The hyperbolic tangent.
 public func tanh(_ x: Tensor) -> Tensor {
-    let output = x.mapElements { Foundation.tanh($0) }
+    let output = x.applyingEltwise(dnnl_eltwise_tanh)
     return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
         gradient.zipElements(output) { $0 * (1 - $1 * $1) }
     }

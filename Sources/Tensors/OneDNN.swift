@@ -289,3 +289,15 @@ final class LayoutAdapter {
         scratch = nil
     }
 }
+
+extension OneDNNPrimitive {
+    /// The name of the implementation oneDNN chose, such as `jit:avx512_core` or `simple_nchw:any`.
+    var implementationName: String {
+        var name: UnsafePointer<CChar>?
+        let status = dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name)
+        guard status == dnnl_success, let name else {
+            return ""
+        }
+        return String(cString: name)
+    }
+}

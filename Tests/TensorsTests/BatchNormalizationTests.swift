@@ -159,4 +159,94 @@ final class BatchNormalizationTests: XCTestCase {
         }
         XCTAssertLessThan(result.maximumRelativeError, 5e-3, "worst \(result.worst)")
     }
+
+    /// A tensor above the size that splits channels across threads, with planes of 41 * 43
+    /// values (SIMD lanes plus a tail), checked against the closed-form gradients in double
+    /// precision: dx = gamma / sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat)),
+    /// dgamma = sum(dy * x_hat), dbeta = sum(dy).
+    func testLargeTensorGradients() {
+        let shape = [2, 20, 41, 43]
+        let inputs = makeInputs(shape, seed: 8)
+        var generator = RandomGenerator(seed: 9)
+        let upstream = Tensor.randomNormal(shape, generator: &generator)
+        inputs.x.requiresGradient = true
+        inputs.weight.requiresGradient = true
+        inputs.bias.requiresGradient = true
+
+        let output = batchNorm2d(
+            inputs.x, weight: inputs.weight, bias: inputs.bias, runningMean: inputs.runningMean,
+            runningVariance: inputs.runningVariance, training: true)
+        output.backward(gradient: upstream)
+
+        let statistics = channelStatistics(inputs.x)
+        let expectedOutput = referenceNormalization(
+            inputs.x, mean: statistics.mean, variance: statistics.variance, weight: inputs.weight, bias: inputs.bias)
+        assertClose(output.scalars, expectedOutput, absolute: 1e-5, relative: 1e-4, "output")
+
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let count = Double(batch * height * width)
+        var expectedInputGradient = [Float](repeating: 0, count: inputs.x.count)
+        var expectedWeightGradient: [Float] = []
+        var expectedBiasGradient: [Float] = []
+        for channel in 0..<channels {
+            let inverseDeviation = 1 / (statistics.variance[channel] + 1e-5).squareRoot()
+            var gradientSum = 0.0
+            var normalizedSum = 0.0
+            for n in 0..<batch {
+                for row in 0..<height {
+                    for column in 0..<width {
+                        let normalized = (Double(inputs.x[n, channel, row, column]) - statistics.mean[channel]) * inverseDeviation
+                        let dy = Double(upstream[n, channel, row, column])
+                        gradientSum += dy
+                        normalizedSum += dy * normalized
+                    }
+                }
+            }
+            expectedWeightGradient.append(Float(normalizedSum))
+            expectedBiasGradient.append(Float(gradientSum))
+            let gamma = Double(inputs.weight[channel])
+            for n in 0..<batch {
+                for row in 0..<height {
+                    for column in 0..<width {
+                        let normalized = (Double(inputs.x[n, channel, row, column]) - statistics.mean[channel]) * inverseDeviation
+                        let dy = Double(upstream[n, channel, row, column])
+                        let value = gamma * inverseDeviation * (dy - gradientSum / count - normalized * normalizedSum / count)
+                        expectedInputGradient[((n * channels + channel) * height + row) * width + column] = Float(value)
+                    }
+                }
+            }
+        }
+        assertClose(inputs.x.grad?.scalars ?? [], expectedInputGradient, absolute: 1e-5, relative: 1e-3, "input gradient")
+        assertClose(inputs.weight.grad?.scalars ?? [], expectedWeightGradient, absolute: 1e-3, relative: 1e-4, "weight gradient")
+        assertClose(inputs.bias.grad?.scalars ?? [], expectedBiasGradient, absolute: 1e-3, relative: 1e-4, "bias gradient")
+    }
+
+    /// Evaluation on the threaded path: dx = gamma / sqrt(running variance + epsilon) * dy.
+    func testLargeTensorEvaluationGradient() {
+        let shape = [2, 20, 41, 43]
+        let inputs = makeInputs(shape, seed: 10)
+        var generator = RandomGenerator(seed: 11)
+        let upstream = Tensor.randomNormal(shape, generator: &generator)
+        inputs.x.requiresGradient = true
+        let runningVariance = inputs.runningVariance.scalars
+
+        let output = batchNorm2d(
+            inputs.x, weight: inputs.weight, bias: inputs.bias, runningMean: inputs.runningMean,
+            runningVariance: inputs.runningVariance, training: false)
+        output.backward(gradient: upstream)
+
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        var expected: [Float] = []
+        for n in 0..<batch {
+            for channel in 0..<channels {
+                let factor = Double(inputs.weight[channel]) / (Double(runningVariance[channel]) + 1e-5).squareRoot()
+                for row in 0..<height {
+                    for column in 0..<width {
+                        expected.append(Float(factor * Double(upstream[n, channel, row, column])))
+                    }
+                }
+            }
+        }
+        assertClose(inputs.x.grad?.scalars ?? [], expected, absolute: 1e-6, relative: 1e-5, "input gradient")
+    }
 }

@@ -53,7 +53,110 @@ private func referencePooling(_ x: Tensor, _ setting: PoolingCase, maximum: Bool
     return result
 }
 
+/// Calls `body(outputIndex, inputIndex)` for every in-bounds input element of every pooling
+/// window, in window order, with row-major flat indices.
+private func forEachWindowElement(_ x: Tensor, _ setting: PoolingCase, _ body: (Int, Int) -> Void) {
+    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let outputHeight = (height + 2 * setting.padding.height - setting.kernel.height) / setting.stride.height + 1
+    let outputWidth = (width + 2 * setting.padding.width - setting.kernel.width) / setting.stride.width + 1
+    var outputIndex = 0
+    for plane in 0..<(batch * channels) {
+        for outputRow in 0..<outputHeight {
+            for outputColumn in 0..<outputWidth {
+                for kernelRow in 0..<setting.kernel.height {
+                    for kernelColumn in 0..<setting.kernel.width {
+                        let row = outputRow * setting.stride.height - setting.padding.height + kernelRow
+                        let column = outputColumn * setting.stride.width - setting.padding.width + kernelColumn
+                        if row >= 0, row < height, column >= 0, column < width {
+                            body(outputIndex, (plane * height + row) * width + column)
+                        }
+                    }
+                }
+                outputIndex += 1
+            }
+        }
+    }
+}
+
+/// Computes the max-pooling input gradient: each window's upstream value goes to its largest element.
+private func referenceMaxPoolGradient(_ x: Tensor, upstream: Tensor, _ setting: PoolingCase) -> [Float] {
+    var largest = [Float](repeating: -.infinity, count: upstream.count)
+    var position = [Int](repeating: -1, count: upstream.count)
+    forEachWindowElement(x, setting) { outputIndex, inputIndex in
+        if x.storage.pointer[inputIndex] > largest[outputIndex] {
+            largest[outputIndex] = x.storage.pointer[inputIndex]
+            position[outputIndex] = inputIndex
+        }
+    }
+    var gradient = [Float](repeating: 0, count: x.count)
+    for outputIndex in 0..<upstream.count {
+        gradient[position[outputIndex]] += upstream.storage.pointer[outputIndex]
+    }
+    return gradient
+}
+
 final class PoolingTests: XCTestCase {
+    /// Planes of 128 x 130, where oneDNN 2.6 has only its reference implementation for NCHW, so
+    /// the plan pools in the blocked layout. Five channels leave the last 16-channel block padded.
+    private let blockedCases = [
+        PoolingCase(name: "blocked 2x2 stride 2", inputShape: [1, 5, 128, 130], kernel: Size2(2), stride: Size2(2)),
+        PoolingCase(
+            name: "blocked 3x3 stride 2 padding 1", inputShape: [1, 5, 128, 130], kernel: Size2(3), stride: Size2(2),
+            padding: Size2(1)),
+    ]
+
+    func testBlockedPlanSelection() {
+        for setting in blockedCases {
+            let configuration = PoolingConfiguration(
+                kind: .maximum, inputShape: setting.inputShape, kernel: setting.kernel, stride: setting.stride,
+                padding: setting.padding)
+            let usesBlockedLayout = OneDNN.shared.withExclusiveAccess {
+                PoolingPlan.cached(configuration).usesBlockedLayout
+            }
+            XCTAssertTrue(usesBlockedLayout, setting.name)
+        }
+        let jitPlane = PoolingConfiguration(kind: .maximum, inputShape: [1, 16, 112, 112], kernel: Size2(2), stride: Size2(2), padding: Size2(0))
+        let jitPlaneUsesBlockedLayout = OneDNN.shared.withExclusiveAccess {
+            PoolingPlan.cached(jitPlane).usesBlockedLayout
+        }
+        XCTAssertFalse(jitPlaneUsesBlockedLayout, "112 x 112 plane, which oneDNN pools in NCHW with its JIT kernel")
+    }
+
+    func testBlockedMaxPoolForwardAndGradient() {
+        for (index, setting) in blockedCases.enumerated() {
+            let x = distinctValues(setting.inputShape, seed: UInt64(60 + index))
+            x.requiresGradient = true
+            let output = maxPool2d(x, kernelSize: setting.kernel, stride: setting.stride, padding: setting.padding)
+            assertClose(output.scalars, referencePooling(x, setting, maximum: true), absolute: 0, relative: 0, setting.name)
+
+            var generator = RandomGenerator(seed: UInt64(70 + index))
+            let upstream = Tensor.randomNormal(output.shape, generator: &generator)
+            output.backward(gradient: upstream)
+            let expected = referenceMaxPoolGradient(x, upstream: upstream, setting)
+            assertClose(x.grad?.scalars ?? [], expected, "\(setting.name) gradient")
+        }
+    }
+
+    func testBlockedAvgPoolForwardAndGradient() {
+        for (index, setting) in blockedCases.enumerated() {
+            var generator = RandomGenerator(seed: UInt64(80 + index))
+            let x = Tensor.randomNormal(setting.inputShape, generator: &generator)
+            x.requiresGradient = true
+            let output = avgPool2d(x, kernelSize: setting.kernel, stride: setting.stride, padding: setting.padding)
+            assertClose(output.scalars, referencePooling(x, setting, maximum: false), setting.name)
+
+            // Every window spreads its gradient over the full kernel area, padding included.
+            let upstream = Tensor.randomNormal(output.shape, generator: &generator)
+            output.backward(gradient: upstream)
+            var expected = [Float](repeating: 0, count: x.count)
+            forEachWindowElement(x, setting) { outputIndex, inputIndex in
+                let area = Float(setting.kernel.height * setting.kernel.width)
+                expected[inputIndex] += upstream.storage.pointer[outputIndex] / area
+            }
+            assertClose(x.grad?.scalars ?? [], expected, "\(setting.name) gradient")
+        }
+    }
+
     func testMaxPoolForwardMatchesDirectLoops() {
         for (index, setting) in poolingCases.enumerated() {
             let x = distinctValues(setting.inputShape, seed: UInt64(30 + index))

@@ -116,7 +116,20 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
         [benchmarkCase.batch, 3, benchmarkCase.imageSize, benchmarkCase.imageSize], generator: &generator)
     let labels = (0..<benchmarkCase.batch).map { $0 % specification.numClasses }
 
+    // With GRADSCOPE_BENCH_PHASES, the first step also reports the peak resident memory and the
+    // bytes in the tensor buffer pool after each phase.
+    let reportsPhases = ProcessInfo.processInfo.environment["GRADSCOPE_BENCH_PHASES"] != nil
+    var memoryNotes: [String] = reportsPhases ? [memoryNote("model built")] : []
+    var isFirstStep = true
+
+    func noteMemory(_ phase: String) {
+        if reportsPhases && isFirstStep {
+            memoryNotes.append(memoryNote(phase))
+        }
+    }
+
     func step() {
+        defer { isFirstStep = false }
         if benchmarkCase.inferenceOnly {
             let logits = GradientMode.withoutGradient { model(images) }
             precondition(logits.item(at: 0).isFinite, "the logits are not finite")
@@ -127,12 +140,15 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
         let logits = model(images)
         let loss = crossEntropy(logits: logits, labels: labels)
         clock.mark("forward")
+        noteMemory("forward")
         loss.backward()
         clock.mark("backward")
+        noteMemory("backward")
         probes?.collectGradientMetrics()
         clock.mark("probes")
         optimizer.step()
         clock.mark("optimizer")
+        noteMemory("optimizer")
         if let probes {
             probes.collectParameterMetrics(from: optimizer)
             _ = probes.takeRecords()
@@ -156,6 +172,7 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
     if ProcessInfo.processInfo.environment["GRADSCOPE_BENCH_PHASES"] != nil {
         let phases = phaseTotals.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f ms", $0.key, $0.value / Double(samples.count)) }
         FileHandle.standardError.write("mean per step: \(phases.joined(separator: ", "))\n".data(using: .utf8)!)
+        FileHandle.standardError.write("first step, after each phase: \(memoryNotes.joined(separator: "; "))\n".data(using: .utf8)!)
     }
     return samples
 }
@@ -190,6 +207,11 @@ func trainingResultLine(_ benchmarkCase: TrainingCase, samples: [Double]) -> Str
     return String(
         format: "gradscope,%@,%d,%d,%.2f,%.2f,%.2f,%.1f", benchmarkCase.name, benchmarkCase.batch, samples.count, median,
         sorted[0], imagesPerSecond, peakResidentMegabytes())
+}
+
+/// The peak resident memory so far and the bytes the tensor buffer pool keeps, after `phase`.
+private func memoryNote(_ phase: String) -> String {
+    String(format: "%@ peak %.0f MiB, pooled %.0f MiB", phase, peakResidentMegabytes(), Double(TensorStorage.cachedBytes) / 1_048_576)
 }
 
 /// The process's peak resident set size in MiB (`ru_maxrss`, which Linux reports in KiB).

@@ -100,7 +100,7 @@ public final class Adam: Optimizer {
                     let d = raw + l2 * before
                     let first = SIMD8<Float>(loadingFrom: mp + i) * b1 + (1 - b1) * d
                     let second = SIMD8<Float>(loadingFrom: vp + i) * b2 + (1 - b2) * d * d
-                    let denominator = second.squareRoot() / biasCorrection2Root + eps
+                    let denominator = vectorSquareRoot(second) / biasCorrection2Root + eps
                     let after = before * decay - stepSize * (first / denominator)
                     first.store(to: mp + i)
                     second.store(to: vp + i)
@@ -180,4 +180,19 @@ private extension SIMD8 where Scalar == Float {
     func store(to pointer: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: SIMD8<Float>.self)
     }
+}
+
+/// LLVM's `llvm.sqrt` on four lanes, which compiles to one `sqrtps`. `SIMD8.squareRoot()`
+/// compiles to eight scalar `sqrtss` with a branch each on the Swift 6.3 toolchain, which made
+/// Adam's loop bound by square roots. Both round correctly, so the values are the same.
+///
+/// NOTE: binding an LLVM intrinsic with `@_silgen_name` is an unofficial Swift feature. A
+/// toolchain that lowers `SIMD4<Float>` differently rejects it at compile time.
+@_silgen_name("llvm.sqrt.v4f32")
+private func llvmSquareRoot(_ x: SIMD4<Float>) -> SIMD4<Float>
+
+/// Returns the square root of each lane, correctly rounded as `Float.squareRoot()` is.
+@inline(__always)
+private func vectorSquareRoot(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    SIMD8(lowHalf: llvmSquareRoot(x.lowHalf), highHalf: llvmSquareRoot(x.highHalf))
 }
