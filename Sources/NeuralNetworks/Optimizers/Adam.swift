@@ -89,12 +89,10 @@ public final class Adam: Optimizer {
         if vMax == nil {
             return parallelReduce(parameter.count, zero: SquaredNorms(), +) { range in
                 let lanes = 8
-                var norms = SquaredNorms()
-                var weightLanes = SIMD8<Float>()
-                var gradientLanes = SIMD8<Float>()
-                var updateLanes = SIMD8<Float>()
-                var i = range.lowerBound
-                while i + lanes <= range.upperBound {
+
+                // Updates the 8 elements at `i`; returns the weight before, the raw gradient and the weight after.
+                @inline(__always)
+                func update(at i: Int) -> (before: SIMD8<Float>, gradient: SIMD8<Float>, after: SIMD8<Float>) {
                     let before = SIMD8<Float>(loadingFrom: p + i)
                     let raw = SIMD8<Float>(loadingFrom: g + i)
                     let d = raw + l2 * before
@@ -105,21 +103,38 @@ public final class Adam: Optimizer {
                     first.store(to: mp + i)
                     second.store(to: vp + i)
                     after.store(to: p + i)
+                    return (before, raw, after)
+                }
+
+                var norms = SquaredNorms()
+                let vectorEnd = range.lowerBound + range.count / lanes * lanes
+                var blockStart = range.lowerBound
+                while blockStart < vectorEnd {
+                    let blockEnd = min(blockStart + 1024, vectorEnd)
+                    var i = blockStart
                     if tracksNorm {
-                        let change = after - before
-                        weightLanes += before * before
-                        gradientLanes += raw * raw
-                        updateLanes += change * change
-                        if (i - range.lowerBound) % 1024 == 1024 - lanes {
-                            norms = norms + SquaredNorms(weight: Double(weightLanes.sum()), gradient: Double(gradientLanes.sum()), update: Double(updateLanes.sum()))
-                            weightLanes = SIMD8<Float>()
-                            gradientLanes = SIMD8<Float>()
-                            updateLanes = SIMD8<Float>()
+                        var weightLanes = SIMD8<Float>()
+                        var gradientLanes = SIMD8<Float>()
+                        var updateLanes = SIMD8<Float>()
+                        while i < blockEnd {
+                            let (before, raw, after) = update(at: i)
+                            let change = after - before
+                            weightLanes += before * before
+                            gradientLanes += raw * raw
+                            updateLanes += change * change
+                            i += lanes
+                        }
+                        norms = norms + SquaredNorms(weight: Double(weightLanes.sum()), gradient: Double(gradientLanes.sum()), update: Double(updateLanes.sum()))
+                    } else {
+                        while i < blockEnd {
+                            _ = update(at: i)
+                            i += lanes
                         }
                     }
-                    i += lanes
+                    blockStart = blockEnd
                 }
-                norms = norms + SquaredNorms(weight: Double(weightLanes.sum()), gradient: Double(gradientLanes.sum()), update: Double(updateLanes.sum()))
+
+                var i = vectorEnd
                 while i < range.upperBound {
                     let before = p[i]
                     let d = g[i] + l2 * before
