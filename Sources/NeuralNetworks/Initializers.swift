@@ -39,3 +39,17 @@ public enum Initializer {
         }
     }
 }
+
+extension Module {
+    /// Registers a layer's `weight` and optional `bias` and, unless a model initialises them
+    /// itself, fills them with PyTorch's default for `nn.Linear` and `nn.Conv2d`.
+    func registerWeightAndBias(_ weight: Tensor, bias: Tensor?, defaultInitialization: Bool, generator: inout RandomGenerator) {
+        registerParameter(weight, as: "weight")
+        if let bias {
+            registerParameter(bias, as: "bias")
+        }
+        if defaultInitialization {
+            Initializer.pytorchDefault(weight: weight, bias: bias, generator: &generator)
+        }
+    }
+}

@@ -37,7 +37,7 @@ open class Module {
         return output
     }
 
-    /// The forward pass; subclasses override it. Call the module itself instead, so observers run.
+    /// Computes the forward pass, which subclasses override. Call the module itself instead, so observers run.
     open func forward(_ x: Tensor) -> Tensor {
         var output = x
         for (_, child) in children {
@@ -73,7 +73,7 @@ open class Module {
         buffers.append((name, tensor))
     }
 
-    /// The child registered under `name`.
+    /// Returns the child registered under `name`.
     public func child(named name: String) -> Module? {
         children.first { $0.name == name }?.module
     }
@@ -92,14 +92,14 @@ open class Module {
         return result
     }
 
-    /// Every parameter of the tree with its dotted name (`features.0.weight`), in PyTorch's order.
+    /// Returns every parameter of the tree with its dotted name (`features.0.weight`), in PyTorch's order.
     public func namedParameters() -> [(name: String, tensor: Tensor)] {
         namedModules().flatMap { path, module in
             module.parameters.map { (Module.join(path, $0.name), $0.tensor) }
         }
     }
 
-    /// Every buffer of the tree with its dotted name.
+    /// Returns every buffer of the tree with its dotted name.
     public func namedBuffers() -> [(name: String, tensor: Tensor)] {
         namedModules().flatMap { path, module in
             module.buffers.map { (Module.join(path, $0.name), $0.tensor) }
@@ -111,7 +111,7 @@ open class Module {
         namedParameters().reduce(0) { $0 + $1.tensor.count }
     }
 
-    /// The module at a dotted path (`features.0`, `layer1.0.downsample.1`); index spellings such
+    /// Finds the module at a dotted path (`features.0`, `layer1.0.downsample.1`); index spellings such
     /// as `features[0]` are accepted. The empty path is this module.
     public func module(at path: String) -> Module? {
         var current: Module = self
@@ -130,7 +130,7 @@ open class Module {
         return dotted.split(separator: ".").map(String.init)
     }
 
-    /// The canonical dotted spelling of a path, e.g. `features[0]` becomes `features.0`.
+    /// Returns the canonical dotted spelling of a path, e.g. `features[0]` becomes `features.0`.
     public static func canonicalPath(_ path: String) -> String {
         pathComponents(path).joined(separator: ".")
     }

@@ -117,7 +117,7 @@ public enum Diagnosis {
         }
     }
 
-    /// A run-level finding when the model is not learning: the last epoch's training loss is
+    /// Describes, for the whole run, a model that is not learning: the last epoch's training loss is
     /// still within 2% of ln(classes), the loss of a uniform guess, and its accuracy below 1.5
     /// times chance. Returns nil otherwise, or without epochs.
     public static func learningFinding(epochs: [EpochResult], classes: Int) -> String? {
@@ -132,7 +132,7 @@ public enum Diagnosis {
         return "not learning: after \(epochs.count) epoch\(epochs.count == 1 ? "" : "s") the training loss \(format(last.trainLoss)) is still near ln \(classes) = \(format(chanceLoss)), the loss of a uniform guess, and accuracy \(format(last.trainAccuracy * 100))% is near chance (\(format(chanceAccuracy * 100))%)"
     }
 
-    /// A few words for the summary table: level against the output side, then the trend.
+    /// Writes a few words for the summary table: level against the output side, then the trend.
     static func reading(ratio: Double?, trend: Double?, isReference: Bool, thresholds: DiagnosisThresholds, nonfinite: Bool) -> String {
         if nonfinite {
             return "non-finite (diverged)"
@@ -167,7 +167,7 @@ public enum Diagnosis {
         return "\(level) and stable"
     }
 
-    /// The least-squares slope of log10(values) against their index; nil with fewer than two positive values.
+    /// Fits the least-squares slope of log10(values) against their index. Returns nil with fewer than two positive values.
     public static func slopeOfLog10(_ values: [Double]) -> Double? {
         let points = values.enumerated().filter { $0.element > 0 && $0.element.isFinite }.map { (Double($0.offset), Foundation.log10($0.element)) }
         guard points.count >= 2 else {
@@ -180,7 +180,7 @@ public enum Diagnosis {
         return covariance / variance
     }
 
-    /// A number in at most three significant digits, scientific outside [0.01, 1000).
+    /// Formats a number with at most three significant digits, in scientific notation outside [0.01, 1000).
     public static func format(_ value: Double) -> String {
         if !value.isFinite {
             return "\(value)"

@@ -35,7 +35,7 @@ extension Tensor {
         return result
     }
 
-    /// The element-wise sum of two equally shaped tensors, outside the graph.
+    /// Returns the element-wise sum of two equally shaped tensors, outside the graph.
     public func adding(_ other: Tensor) -> Tensor {
         zipElements(other, +)
     }
@@ -70,7 +70,7 @@ extension Tensor {
 
 // MARK: - Activations
 
-/// The rectified linear unit, `max(x, 0)`. Its derivative at 0 is taken as 0, as in PyTorch.
+/// Applies the rectified linear unit, `max(x, 0)`. Its derivative at 0 is taken as 0, as in PyTorch.
 public func relu(_ x: Tensor) -> Tensor {
     let output = x.mapElements { max($0, 0) }
     return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
@@ -78,7 +78,7 @@ public func relu(_ x: Tensor) -> Tensor {
     }
 }
 
-/// The logistic sigmoid, `1 / (1 + exp(-x))`; its derivative is at most 0.25.
+/// Applies the logistic sigmoid, `1 / (1 + exp(-x))`, whose derivative is at most 0.25.
 public func sigmoid(_ x: Tensor) -> Tensor {
     let output = x.applyingEltwise(dnnl_eltwise_logistic)
     return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
@@ -86,7 +86,7 @@ public func sigmoid(_ x: Tensor) -> Tensor {
     }
 }
 
-/// The hyperbolic tangent.
+/// Applies the hyperbolic tangent.
 public func tanh(_ x: Tensor) -> Tensor {
     let output = x.applyingEltwise(dnnl_eltwise_tanh)
     return Tensor.recordOutputOnlyOperation(output, input: x) { gradient in
@@ -96,7 +96,7 @@ public func tanh(_ x: Tensor) -> Tensor {
 
 // MARK: - Arithmetic
 
-/// The element-wise sum, broadcasting `b` over `a` when `b`'s shape is a suffix of `a`'s with
+/// Adds `a` and `b` element-wise, broadcasting `b` over `a` when `b`'s shape is a suffix of `a`'s with
 /// sizes 1 allowed (for example `[C, 1, 1]` over `[N, C, H, W]`, or `[K]` over `[N, K]`).
 public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
     if a.shape == b.shape {
@@ -119,7 +119,7 @@ public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
     }
 }
 
-/// How the elements of a smaller tensor repeat over a larger one under suffix broadcasting.
+/// The repetition pattern of a smaller tensor's elements over a larger one under suffix broadcasting.
 struct BroadcastPlan {
     let targetShape: [Int]
     let sourceStrides: [Int]
@@ -158,7 +158,7 @@ struct BroadcastPlan {
     }
 }
 
-/// The element-wise product of two equally shaped tensors.
+/// Multiplies two equally shaped tensors element-wise.
 public func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
     let output = a.zipElements(b, *)
     return Tensor.recordOperation(output, inputs: [a, b]) { gradient in
@@ -166,7 +166,7 @@ public func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
     }
 }
 
-/// Every element multiplied by `factor`.
+/// Multiplies every element by `factor`.
 public func multiply(_ x: Tensor, by factor: Float) -> Tensor {
     let output = x.mapElements { $0 * factor }
     return Tensor.recordOperation(output, inputs: [x]) { gradient in
@@ -181,7 +181,7 @@ public func * (x: Tensor, factor: Float) -> Tensor { multiply(x, by: factor) }
 // MARK: - Shape
 
 extension Tensor {
-    /// The same values under a new shape with the same element count; one dimension may be -1.
+    /// Returns the same values under a new shape with the same element count. One dimension may be -1.
     public func reshaped(_ newShape: [Int]) -> Tensor {
         var resolved = newShape
         if let inferred = newShape.firstIndex(of: -1) {
@@ -208,7 +208,7 @@ extension Tensor {
 
 // MARK: - Reductions
 
-/// The sum of all elements, as a scalar. Accumulated in double precision.
+/// Sums all elements into a scalar, accumulating in double precision.
 public func sum(_ x: Tensor) -> Tensor {
     var total = 0.0
     x.withUnsafeBufferPointer { values in
@@ -223,7 +223,7 @@ public func sum(_ x: Tensor) -> Tensor {
     }
 }
 
-/// The mean of all elements, as a scalar.
+/// Returns the mean of all elements as a scalar.
 public func mean(_ x: Tensor) -> Tensor {
     precondition(x.count > 0, "mean of an empty tensor")
     return sum(x) * (1 / Float(x.count))

@@ -2,7 +2,7 @@ import Foundation
 
 /// Continuing a stopped run, or extending a finished one, from its `config.json` and checkpoint.
 public enum Resumption {
-    /// The configuration a run directory was started with.
+    /// Reads the configuration a run directory was started with.
     /// - Throws: `CheckpointMismatchError` when `config.json` is missing or unreadable.
     public static func storedConfiguration(in directory: RunDirectory) throws -> TrainingConfiguration {
         guard let data = try? Data(contentsOf: directory.configuration) else {
@@ -41,7 +41,7 @@ public enum Resumption {
         "--probe": { $0.probes.joined(separator: " ") },
     ]
 
-    /// The stored configuration, with the options that may change on resume (`--epochs` upwards,
+    /// Returns the stored configuration, with the options that may change on resume (`--epochs` upwards,
     /// `--checkpoint-every`, `--continue-on-nonfinite` and the diagnosis thresholds) taken from `given`.
     /// - Throws: `ConfigurationError` naming an option given with another value than the run's,
     ///   with both values, or a `--epochs` below the epochs already done.
@@ -91,7 +91,7 @@ public enum Resumption {
         return (state.training.epoch + 1, state.training.step)
     }
 
-    /// Whether a restored run has already trained every configured epoch.
+    /// Returns whether a restored run has already trained every configured epoch.
     public static func isFinished(_ trainer: Trainer) -> Bool {
         trainer.state.epoch >= trainer.configuration.epochs
     }

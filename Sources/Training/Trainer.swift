@@ -175,9 +175,9 @@ public final class Trainer {
         loss.backward()
         probes.collectGradientMetrics()
 
-        // NOTE: divergence is detected from the loss and the probed layers' output and input
-        // gradients before the step; a non-finite weight gradient alone shows in this step's
-        // nonfinite_count and stops the run one step later, when the loss turns non-finite.
+        // NOTE: divergence is detected before the step, from the loss and the probed layers'
+        // output and input gradients. A non-finite weight gradient alone shows in this step's
+        // nonfinite_count, and it stops the run one step later, when the loss turns non-finite.
         let diverged = !lossValue.isFinite || probes.firstNonfiniteProbe != nil
         if !diverged || configuration.continueOnNonfinite {
             optimizer.step()
@@ -204,7 +204,7 @@ public final class Trainer {
         return lossValue
     }
 
-    /// The first probe, in the backward order of this step, whose record shows a non-finite value.
+    /// Finds the first probe, in the backward order of this step, whose record shows a non-finite value.
     private func firstNonfinite(_ records: [ProbeRecord]) -> ProbeTarget? {
         let order = Trainer.forwardOrder(of: probes.targets, in: model).reversed()
         for name in order {

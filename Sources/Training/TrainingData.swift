@@ -31,17 +31,7 @@ struct TrainingData {
             notices.append("\(train.origin) has no test split: test loss and accuracy are not reported")
         }
 
-        var size = configuration.imageSize.map { ImageSize($0) }
-        if size == nil && train.uniformImageSize == nil {
-            // Image folders do not promise one size, so the first image sets it. An image of
-            // another size stops the loader with an error naming that file.
-            guard train.count > 0 else {
-                throw ConfigurationError("\(train.origin) has no images")
-            }
-            let first = try train.image(at: 0).size
-            size = first
-            notices.append("\(train.origin): using the first image's size, \(first), for every image; --image-size resizes them all")
-        }
+        let size = configuration.imageSize.map { ImageSize($0) }
         let transform = ImageTransform(
             size: size, replicatesGrayscale: true,
             mean: configuration.normalize ? ImageTransform.cifar10Mean : nil,
@@ -56,6 +46,12 @@ struct TrainingData {
             notices.append("the first \(configuration.limitTrain!) training images of \(train.origin) miss some classes (it is sorted by class), so the \(configuration.limitTrain!) images are taken from every class in turn")
         }
         trainLoader = try DataLoader(dataset: train, configuration: spread)
+        if size == nil && train.uniformImageSize == nil {
+            // The loader takes the first image's size for all of them, and an image of another
+            // size stops it with an error naming that file.
+            let shape = trainLoader.sampleShape
+            notices.append("\(train.origin): using the first image's size, \(shape[2])x\(shape[1]), for every image; --image-size resizes them all")
+        }
 
         if let test, configuration.limitTest != 0 {
             let testConfiguration = LoaderConfiguration(

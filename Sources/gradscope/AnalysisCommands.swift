@@ -25,7 +25,7 @@ struct ProfileCommand: Command {
         let name = "profile-" + configuration.training.model.name + (configuration.training.model.skipConnections ? "" : "-noskip")
         let url = arguments.string("--out").map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(model: name)
         if RunDirectory(url: url).containsRun {
-            throw UsageError(message: "--out \(url.path) already holds a run or profile; choose a new directory", command: spec.name)
+            throw UsageError(message: "--out \(url.path) already contains a run or profile; choose a new directory", command: spec.name)
         }
         let display = ProgressDisplay()
         let profile = try Profiler.run(configuration, directory: RunDirectory(url: url), observer: display)

@@ -54,7 +54,7 @@ struct TrainCommand: Command {
             let url = arguments.string("--out").map { URL(fileURLWithPath: $0) } ?? RunDirectory.defaultURL(model: configuration.model.name)
             directory = RunDirectory(url: url)
             if directory.containsRun {
-                throw UsageError(message: "--out \(url.path) already holds a run; choose a new directory, or continue it with --resume \(url.path)", command: spec.name)
+                throw UsageError(message: "--out \(url.path) already contains a run; choose a new directory, or continue it with --resume \(url.path)", command: spec.name)
             }
         }
 
@@ -103,7 +103,8 @@ struct TrainCommand: Command {
     }
 }
 
-/// Copies the options given on the command line into `configuration`.
+/// Copies the options given on the command line into `configuration`: model, data,
+/// optimisation, probes and checkpoints, then diagnosis thresholds.
 func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout TrainingConfiguration) throws {
     if let model = arguments.string("--model") {
         configuration.model.name = model.lowercased()
@@ -114,10 +115,12 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
     configuration.model.activation = try arguments.choice("--activation", as: Activation.self) ?? configuration.model.activation
     configuration.model.numClasses = try arguments.int("--num-classes", range: 1...1_000_000) ?? configuration.model.numClasses
     configuration.model.dropout = Float(try arguments.double("--dropout", range: 0...0.999_999) ?? Double(configuration.model.dropout))
+
     configuration.weights = arguments.string("--weights")
     configuration.data = arguments.string("--data")
     configuration.imageSize = try arguments.int("--image-size", range: 1...4096)
     configuration.normalize = arguments.has("--normalize")
+
     configuration.epochs = try arguments.int("--epochs", range: 1...1_000_000) ?? configuration.epochs
     configuration.batchSize = try arguments.int("--batch-size", range: 1...1_000_000) ?? configuration.batchSize
     configuration.optimizer = try arguments.choice("--optimizer", as: OptimizerKind.self) ?? configuration.optimizer
@@ -137,9 +140,11 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
         configuration.syntheticTrainCount = size
         configuration.syntheticTestCount = max(1, size / 4)
     }
+
     configuration.probes = arguments.strings("--probe")
     configuration.checkpointEvery = try arguments.int("--checkpoint-every", range: 1...Int.max)
     configuration.continueOnNonfinite = arguments.has("--continue-on-nonfinite")
+
     configuration.thresholds.vanishingRatio = try arguments.double("--vanishing-ratio", range: 1e-300...1) ?? configuration.thresholds.vanishingRatio
     configuration.thresholds.explodingRatio = try arguments.double("--exploding-ratio", range: 1...1e300) ?? configuration.thresholds.explodingRatio
     configuration.thresholds.stalledUpdateRatio = try arguments.double("--stalled-ratio", range: 0...1) ?? configuration.thresholds.stalledUpdateRatio

@@ -134,7 +134,7 @@ final class CommandLineTests: XCTestCase {
         }
         let again = try gradscope(["train", "--epochs", "1", "--out", "run"] + tinyRun)
         XCTAssertEqual(again.status, 2)
-        XCTAssertTrue(again.error.contains("already holds a run"), again.error)
+        XCTAssertTrue(again.error.contains("already contains a run"), again.error)
     }
 
     func testInterruptWritesResultsAndExplainsResume() throws {

@@ -33,13 +33,7 @@ public final class Conv2d: Module {
         weight = Tensor(zeros: [outChannels, inChannels / groups, kernelSize.height, kernelSize.width])
         self.bias = bias ? Tensor(zeros: [outChannels]) : nil
         super.init()
-        registerParameter(weight, as: "weight")
-        if let bias = self.bias {
-            registerParameter(bias, as: "bias")
-        }
-        if defaultInitialization {
-            Initializer.pytorchDefault(weight: weight, bias: self.bias, generator: &generator)
-        }
+        registerWeightAndBias(weight, bias: self.bias, defaultInitialization: defaultInitialization, generator: &generator)
     }
 
     public override func forward(_ x: Tensor) -> Tensor {

@@ -20,13 +20,7 @@ public final class Linear: Module {
         weight = Tensor(zeros: [outFeatures, inFeatures])
         self.bias = bias ? Tensor(zeros: [outFeatures]) : nil
         super.init()
-        registerParameter(weight, as: "weight")
-        if let bias = self.bias {
-            registerParameter(bias, as: "bias")
-        }
-        if defaultInitialization {
-            Initializer.pytorchDefault(weight: weight, bias: self.bias, generator: &generator)
-        }
+        registerWeightAndBias(weight, bias: self.bias, defaultInitialization: defaultInitialization, generator: &generator)
     }
 
     public override func forward(_ x: Tensor) -> Tensor {

@@ -145,8 +145,7 @@ public final class Adam: Optimizer {
                     let denominator = second.squareRoot() / biasCorrection2Root + eps
                     p[i] = before * decay - stepSize * (first / denominator)
                     if tracksNorm {
-                        let change = Double(p[i] - before)
-                        norms = norms + SquaredNorms(weight: Double(before) * Double(before), gradient: Double(g[i]) * Double(g[i]), update: change * change)
+                        norms.add(before: before, gradient: g[i], after: p[i])
                     }
                     i += 1
                 }
@@ -166,22 +165,18 @@ public final class Adam: Optimizer {
                 maxp[i] = max(maxp[i], vp[i])
                 let denominator = maxp[i].squareRoot() / biasCorrection2Root + eps
                 p[i] = decayed - stepSize * (mp[i] / denominator)
-                let change = Double(p[i] - before)
-                norms.weight += Double(before) * Double(before)
-                norms.gradient += Double(g[i]) * Double(g[i])
-                norms.update += change * change
+                norms.add(before: before, gradient: g[i], after: p[i])
             }
             return norms
         }
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
-        [("step", Tensor(scalar: Float(stepCount)))] + slots.namedTensors()
+        slots.stateTensors(stepCount: stepCount)
     }
 
     public func loadStateTensors(_ entries: [String: Tensor]) throws {
-        try slots.load(entries, parameters: parameters, kinds: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"])
-        stepCount = Int(entries["step"]?.item ?? 0)
+        stepCount = try slots.load(entries, parameters: parameters, kinds: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"])
     }
 }
 

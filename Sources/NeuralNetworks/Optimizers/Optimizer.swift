@@ -60,6 +60,15 @@ struct SquaredNorms {
     var gradient = 0.0
     var update = 0.0
 
+    /// Adds one element: its value before the step, its gradient and its value after.
+    @inline(__always)
+    mutating func add(before: Float, gradient: Float, after: Float) {
+        let change = Double(after - before)
+        weight += Double(before) * Double(before)
+        self.gradient += Double(gradient) * Double(gradient)
+        update += change * change
+    }
+
     static func + (a: SquaredNorms, b: SquaredNorms) -> SquaredNorms {
         SquaredNorms(weight: a.weight + b.weight, gradient: a.gradient + b.gradient, update: a.update + b.update)
     }
@@ -93,11 +102,13 @@ final class OptimizerSlots {
         slots["\(kind).\(name)"]
     }
 
-    func namedTensors() -> [(name: String, tensor: Tensor)] {
-        slots.keys.sorted().map { ($0, slots[$0]!) }
+    /// The step count and every slot by name, as optimizers save them.
+    func stateTensors(stepCount: Int) -> [(name: String, tensor: Tensor)] {
+        [("step", Tensor(scalar: Float(stepCount)))] + slots.keys.sorted().map { ($0, slots[$0]!) }
     }
 
-    func load(_ entries: [String: Tensor], parameters: [(name: String, tensor: Tensor)], kinds: [String]) throws {
+    /// Restores the slots of `kinds` from saved state; returns the saved step count.
+    func load(_ entries: [String: Tensor], parameters: [(name: String, tensor: Tensor)], kinds: [String]) throws -> Int {
         var restored: [String: Tensor] = [:]
         for (key, tensor) in entries {
             guard let kind = kinds.first(where: { key.hasPrefix($0 + ".") }) else {
@@ -113,6 +124,7 @@ final class OptimizerSlots {
             restored[key] = tensor.copy()
         }
         slots = restored
+        return Int(entries["step"]?.item ?? 0)
     }
 }
 

@@ -65,21 +65,17 @@ public final class SGD: Optimizer {
                     d = nesterov ? d + mu * b[i] : b[i]
                 }
                 p[i] = before - lr * d
-                let change = Double(p[i] - before)
-                norms.weight += Double(before) * Double(before)
-                norms.gradient += Double(g[i]) * Double(g[i])
-                norms.update += change * change
+                norms.add(before: before, gradient: g[i], after: p[i])
             }
             return norms
         }
     }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
-        [("step", Tensor(scalar: Float(stepCount)))] + slots.namedTensors()
+        slots.stateTensors(stepCount: stepCount)
     }
 
     public func loadStateTensors(_ entries: [String: Tensor]) throws {
-        try slots.load(entries, parameters: parameters, kinds: ["momentum_buffer"])
-        stepCount = Int(entries["step"]?.item ?? 0)
+        stepCount = try slots.load(entries, parameters: parameters, kinds: ["momentum_buffer"])
     }
 }
