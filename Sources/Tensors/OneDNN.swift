@@ -143,14 +143,34 @@ final class OneDNNPrimitive {
     /// Creates the primitive for an operation descriptor (`dnnl_convolution_desc_t` and the
     /// like); backward primitives pass the forward primitive as `hint`.
     convenience init<OperationDescriptor>(operation: OperationDescriptor, hint: OneDNNPrimitive? = nil, name: String) {
+        let (status, descriptor) = Self.describe(operation, hint: hint)
+        checkOneDNN(status, "dnnl_primitive_desc_create for \(name)")
+        self.init(descriptor: descriptor!, name: name)
+    }
+
+    /// Creates the primitive for an operation descriptor, or returns nil when oneDNN has no
+    /// implementation of it for this CPU (`dnnl_unimplemented`).
+    static func ifImplemented<OperationDescriptor>(
+        operation: OperationDescriptor, hint: OneDNNPrimitive? = nil, name: String
+    ) -> OneDNNPrimitive? {
+        let (status, descriptor) = describe(operation, hint: hint)
+        if status == dnnl_unimplemented {
+            return nil
+        }
+        checkOneDNN(status, "dnnl_primitive_desc_create for \(name)")
+        return OneDNNPrimitive(descriptor: descriptor!, name: name)
+    }
+
+    private static func describe<OperationDescriptor>(
+        _ operation: OperationDescriptor, hint: OneDNNPrimitive?
+    ) -> (dnnl_status_t, dnnl_primitive_desc_t?) {
         var operation = operation
         var descriptor: dnnl_primitive_desc_t?
         let engine = OneDNN.shared.engine
         let status = withUnsafePointer(to: &operation) { pointer in
             dnnl_primitive_desc_create(&descriptor, UnsafeRawPointer(pointer), nil, engine, hint?.descriptor)
         }
-        checkOneDNN(status, "dnnl_primitive_desc_create for \(name)")
-        self.init(descriptor: descriptor!, name: name)
+        return (status, descriptor)
     }
 
     /// Creates a reorder between two layouts of the same tensor.

@@ -42,7 +42,8 @@ public enum Resumption {
     ]
 
     /// Returns the stored configuration, with the options that may change on resume (`--epochs` upwards,
-    /// `--checkpoint-every`, `--continue-on-nonfinite` and the diagnosis thresholds) taken from `given`.
+    /// `--checkpoint-every`, `--convolution-algorithm`, `--continue-on-nonfinite` and the diagnosis
+    /// thresholds) taken from `given`.
     /// - Throws: `ConfigurationError` naming an option given with another value than the run's,
     ///   with both values, or a `--epochs` below the epochs already done.
     public static func merge(stored: TrainingConfiguration, given: TrainingConfiguration, givenOptions: Set<String>) throws -> TrainingConfiguration {
@@ -63,6 +64,9 @@ public enum Resumption {
         }
         if givenOptions.contains("--checkpoint-every") {
             merged.checkpointEvery = given.checkpointEvery
+        }
+        if givenOptions.contains("--convolution-algorithm") {
+            merged.convolutionAlgorithm = given.convolutionAlgorithm
         }
         if givenOptions.contains("--continue-on-nonfinite") {
             merged.continueOnNonfinite = true

@@ -71,6 +71,7 @@ public final class Trainer {
     public init(configuration: TrainingConfiguration, runDirectory: RunDirectory, observer: TrainingObserver?) throws {
         try configuration.validate()
         self.configuration = configuration
+        ConvolutionAlgorithm.current = configuration.convolutionAlgorithm ?? .automatic
         self.runDirectory = runDirectory
 
         let data = try TrainingData(configuration: configuration)

@@ -1,6 +1,7 @@
 import Foundation
 import NeuralNetworks
 import Probes
+import Tensors
 
 /// The version written into `config.json` and checkpoints.
 public let gradScopeVersion = "0.1.0"
@@ -42,6 +43,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Steps between mid-epoch checkpoints; nil writes one at the end of each epoch only.
     public var checkpointEvery: Int?
     public var thresholds = DiagnosisThresholds()
+    /// How convolutions are computed; nil (as in runs from before the option) means automatic.
+    public var convolutionAlgorithm: ConvolutionAlgorithm?
     /// Training images in the built-in synthetic set (when `data` is nil). With 1,000 images the
     /// default ten-epoch VGG19 run takes a few minutes on two cores.
     public var syntheticTrainCount = 1_000

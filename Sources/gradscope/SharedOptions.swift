@@ -7,6 +7,7 @@ let modelOptions = [
     OptionSpec(name: "--activation", valueName: "NAME", help: "MLP: relu, sigmoid or tanh (default sigmoid)."),
     OptionSpec(name: "--num-classes", valueName: "K", help: "Classes of the final layer (default 10)."),
     OptionSpec(name: "--dropout", valueName: "P", help: "VGG: dropout probability of the classifier (default 0.5)."),
+    OptionSpec(name: "--convolution-algorithm", valueName: "NAME", help: "automatic (Winograd for 3x3 stride-1 layers where it is faster) or direct (PyTorch's CPU algorithm) (default automatic)."),
     OptionSpec(name: "--weights", valueName: "FILE", help: "Start from a .pth or .safetensors state dict (a different head is re-initialised)."),
 ]
 

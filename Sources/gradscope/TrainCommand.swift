@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import NeuralNetworks
 import Probes
+import Tensors
 import Training
 
 struct TrainCommand: Command {
@@ -116,6 +117,7 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
     configuration.model.numClasses = try arguments.int("--num-classes", range: 1...1_000_000) ?? configuration.model.numClasses
     configuration.model.dropout = Float(try arguments.double("--dropout", range: 0...0.999_999) ?? Double(configuration.model.dropout))
 
+    configuration.convolutionAlgorithm = try arguments.choice("--convolution-algorithm", as: ConvolutionAlgorithm.self)
     configuration.weights = arguments.string("--weights")
     configuration.data = arguments.string("--data")
     configuration.imageSize = try arguments.int("--image-size", range: 1...4096)

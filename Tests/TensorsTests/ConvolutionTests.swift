@@ -140,3 +140,92 @@ final class ConvolutionTests: XCTestCase {
         assertClose(output.scalars, referenceConvolution(second.x, second.weight, second.bias, setting), "second call")
     }
 }
+
+/// Winograd's algorithm against the direct loops and finite differences, on a shape where the
+/// automatic choice asks for it.
+final class WinogradConvolutionTests: XCTestCase {
+    private let setting = ConvolutionCase(
+        name: "winograd 3x3", inputShape: [2, 16, 8, 8], outputChannels: 16, kernel: Size2(3), padding: Size2(1))
+
+    private func makeInputs(seed: UInt64) -> (x: Tensor, weight: Tensor, bias: Tensor) {
+        var generator = RandomGenerator(seed: seed)
+        let x = Tensor.randomNormal(setting.inputShape, generator: &generator)
+        let weight = Tensor.randomNormal(setting.weightShape, standardDeviation: 0.1, generator: &generator)
+        let bias = Tensor.randomNormal([setting.outputChannels], generator: &generator)
+        return (x, weight, bias)
+    }
+
+    private var configuration: ConvolutionConfiguration {
+        ConvolutionConfiguration(
+            inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: [setting.outputChannels],
+            stride: Size2(1), padding: setting.padding, dilation: Size2(1), groups: 1, algorithm: .automatic)
+    }
+
+    /// Skips unless oneDNN implements Winograd on this CPU (AVX-512), so that the other tests
+    /// really exercise it.
+    private func requireWinograd() throws {
+        let (x, weight, bias) = makeInputs(seed: 1)
+        x.requiresGradient = true
+        weight.requiresGradient = true
+        sum(conv2d(x, weight: weight, bias: bias, padding: setting.padding)).backward()
+        let names = OneDNN.shared.withExclusiveAccess { ConvolutionPlan.cached(configuration).implementationNames }
+        guard names.forward.contains("wino") else {
+            throw XCTSkip("oneDNN has no Winograd convolution for this CPU (it chose \(names.forward))")
+        }
+        XCTAssertTrue(names.data?.contains("wino") == true, "data gradient ran \(names.data ?? "nothing")")
+        XCTAssertTrue(names.weights?.contains("wino") == true, "weight gradient ran \(names.weights ?? "nothing")")
+    }
+
+    func testAutomaticChoiceLeavesOtherShapesDirect() {
+        let shapes: [(input: [Int], weight: [Int], stride: Int)] = [
+            ([2, 3, 8, 8], [16, 3, 3, 3], 1),  // 3 input channels
+            ([2, 16, 2, 2], [16, 16, 3, 3], 1),  // 2x2 output
+            ([2, 16, 8, 8], [16, 16, 3, 3], 2),  // stride 2
+            ([2, 16, 8, 8], [16, 16, 1, 1], 1),  // 1x1 kernel
+        ]
+        for shape in shapes {
+            let configuration = ConvolutionConfiguration(
+                inputShape: shape.input, weightShape: shape.weight, biasShape: nil, stride: Size2(shape.stride),
+                padding: Size2(1), dilation: Size2(1), groups: 1, algorithm: .automatic)
+            XCTAssertFalse(configuration.prefersWinograd, "\(shape)")
+        }
+        let direct = ConvolutionConfiguration(
+            inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: nil, stride: Size2(1),
+            padding: Size2(1), dilation: Size2(1), groups: 1, algorithm: .direct)
+        XCTAssertFalse(direct.prefersWinograd)
+        XCTAssertTrue(configuration.prefersWinograd)
+    }
+
+    func testForwardMatchesDirectLoops() throws {
+        try requireWinograd()
+        let (x, weight, bias) = makeInputs(seed: 2)
+        let output = conv2d(x, weight: weight, bias: bias, padding: setting.padding)
+        assertClose(output.scalars, referenceConvolution(x, weight, bias, setting), "winograd forward")
+    }
+
+    /// Finite differences cannot check Winograd at float32 precision: its rounding changes with
+    /// each perturbed input by more than the direct algorithm's, which swamps the difference
+    /// quotient. Its gradients are compared with the direct algorithm's instead, which the
+    /// finite-difference tests above check.
+    func testGradientsMatchDirectAlgorithm() throws {
+        try requireWinograd()
+        let (x, weight, bias) = makeInputs(seed: 3)
+        let output = makeInputs(seed: 4).x  // a projection with the output's shape
+        func gradients(_ algorithm: ConvolutionAlgorithm) -> [[Float]] {
+            let saved = ConvolutionAlgorithm.current
+            ConvolutionAlgorithm.current = algorithm
+            defer { ConvolutionAlgorithm.current = saved }
+            for tensor in [x, weight, bias] {
+                tensor.requiresGradient = true
+                tensor.grad = nil
+            }
+            sum(conv2d(x, weight: weight, bias: bias, padding: setting.padding) * output).backward()
+            return [x, weight, bias].map { $0.grad?.scalars ?? [] }
+        }
+        let winograd = gradients(.automatic)
+        let direct = gradients(.direct)
+        for (name, pair) in zip(["x", "weight", "bias"], zip(winograd, direct)) {
+            assertClose(pair.0, pair.1, absolute: 1e-5, relative: 1e-4, "\(name) gradient")
+        }
+    }
+}

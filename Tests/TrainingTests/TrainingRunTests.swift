@@ -172,6 +172,31 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(try Resumption.merge(stored: stored, given: given, givenOptions: ["--epochs"]).epochs, 30)
     }
 
+    func testConvolutionAlgorithmIsAppliedStoredAndMayChangeOnResume() throws {
+        let saved = ConvolutionAlgorithm.current
+        defer { ConvolutionAlgorithm.current = saved }
+
+        var configuration = tinyConfiguration()
+        configuration.convolutionAlgorithm = .direct
+        let directory = RunDirectory(url: scratch.appendingPathComponent("direct"))
+        _ = try Trainer(configuration: configuration, runDirectory: directory, observer: nil)
+        XCTAssertEqual(ConvolutionAlgorithm.current, .direct)
+
+        // config.json files written before the option existed have no such key.
+        let encoded = try JSONEncoder().encode(tinyConfiguration())
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        object["convolutionAlgorithm"] = nil
+        let older = try JSONDecoder().decode(TrainingConfiguration.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertNil(older.convolutionAlgorithm)
+        _ = try Trainer(configuration: older, runDirectory: directory, observer: nil)
+        XCTAssertEqual(ConvolutionAlgorithm.current, .automatic)
+
+        var given = TrainingConfiguration()
+        given.convolutionAlgorithm = .direct
+        let merged = try Resumption.merge(stored: older, given: given, givenOptions: ["--convolution-algorithm"])
+        XCTAssertEqual(merged.convolutionAlgorithm, .direct)
+    }
+
     func testCorruptCheckpointIsRejected() throws {
         var configuration = tinyConfiguration()
         configuration.epochs = 1

@@ -116,20 +116,21 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
         [benchmarkCase.batch, 3, benchmarkCase.imageSize, benchmarkCase.imageSize], generator: &generator)
     let labels = (0..<benchmarkCase.batch).map { $0 % specification.numClasses }
 
-    // With GRADSCOPE_BENCH_PHASES, the first step also reports the peak resident memory and the
-    // bytes in the tensor buffer pool after each phase.
+    // With GRADSCOPE_BENCH_PHASES, the first two steps also report the peak resident memory and
+    // the bytes in the tensor buffer pool after each phase: the first step allocates the
+    // optimizer's state, the second shows the steady state.
     let reportsPhases = ProcessInfo.processInfo.environment["GRADSCOPE_BENCH_PHASES"] != nil
     var memoryNotes: [String] = reportsPhases ? [memoryNote("model built")] : []
-    var isFirstStep = true
+    var stepNumber = 1
 
     func noteMemory(_ phase: String) {
-        if reportsPhases && isFirstStep {
-            memoryNotes.append(memoryNote(phase))
+        if reportsPhases && stepNumber <= 2 {
+            memoryNotes.append(memoryNote("step \(stepNumber) \(phase)"))
         }
     }
 
     func step() {
-        defer { isFirstStep = false }
+        defer { stepNumber += 1 }
         if benchmarkCase.inferenceOnly {
             let logits = GradientMode.withoutGradient { model(images) }
             precondition(logits.item(at: 0).isFinite, "the logits are not finite")
@@ -172,7 +173,7 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
     if ProcessInfo.processInfo.environment["GRADSCOPE_BENCH_PHASES"] != nil {
         let phases = phaseTotals.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f ms", $0.key, $0.value / Double(samples.count)) }
         FileHandle.standardError.write("mean per step: \(phases.joined(separator: ", "))\n".data(using: .utf8)!)
-        FileHandle.standardError.write("first step, after each phase: \(memoryNotes.joined(separator: "; "))\n".data(using: .utf8)!)
+        FileHandle.standardError.write("after each phase: \(memoryNotes.joined(separator: "; "))\n".data(using: .utf8)!)
     }
     return samples
 }

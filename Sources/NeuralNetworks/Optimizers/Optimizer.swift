@@ -93,6 +93,12 @@ final class OptimizerSlots {
         if let existing = slots[key] {
             return existing
         }
+        if slots.isEmpty {
+            // The first slot comes after the first backward pass, when the buffer pool holds that
+            // step's activations and gradients. Giving those back first keeps the moments from
+            // adding to them in the peak resident memory; later steps refill the pool.
+            TensorStorage.releaseCachedBuffers()
+        }
         let created = Tensor(zeros: shape)
         slots[key] = created
         return created
