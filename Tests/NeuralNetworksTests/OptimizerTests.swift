@@ -65,6 +65,59 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(ahead.scalars[0], 0.81, accuracy: 1e-6)
     }
 
+    /// The vector loops (split across threads, 8 lanes, a scalar tail) against the update rule
+    /// evaluated per element in double precision, over two steps, with and without each kind of
+    /// weight decay, and with the tracked norms.
+    func testVectorLoopsMatchTheUpdateRuleOnLargeTensors() {
+        let count = 131_075  // two chunks of whole 8-lane groups and a tail of 3
+        var generator = RandomGenerator(seed: 8)
+        let start = Tensor.randomNormal([count], generator: &generator).scalars
+        let gradients = [Tensor.randomNormal([count], generator: &generator).scalars, Tensor.randomNormal([count], generator: &generator).scalars]
+
+        for (weightDecay, decoupled) in [(0.0, false), (0.1, false), (0.1, true)] as [(Double, Bool)] {
+            let parameter = Tensor(start, shape: [count], requiresGradient: true)
+            let adam = Adam(
+                parameters: [("p", parameter)], learningRate: 0.01, weightDecay: Float(weightDecay),
+                decoupledWeightDecay: decoupled)
+            adam.trackedUpdateNames = ["p"]
+
+            var p = start.map(Double.init)
+            var m = [Double](repeating: 0, count: count)
+            var v = [Double](repeating: 0, count: count)
+            for (index, gradient) in gradients.enumerated() {
+                let before = p
+                let t = Double(index + 1)
+                for i in 0..<count {
+                    var d = Double(gradient[i])
+                    if decoupled {
+                        p[i] *= 1 - 0.01 * weightDecay
+                    } else {
+                        d += weightDecay * p[i]
+                    }
+                    m[i] = 0.9 * m[i] + 0.1 * d
+                    v[i] = 0.999 * v[i] + 0.001 * d * d
+                    p[i] -= 0.01 / (1 - pow(0.9, t)) * m[i] / ((v[i] / (1 - pow(0.999, t))).squareRoot() + 1e-8)
+                }
+                parameter.grad = Tensor(gradient, shape: [count])
+                adam.step()
+
+                let context = "weight decay \(weightDecay), decoupled \(decoupled), step \(index + 1)"
+                let actual = parameter.scalars
+                var largest = 0.0
+                for i in 0..<count {
+                    largest = max(largest, abs(Double(actual[i]) - p[i]))
+                }
+                XCTAssertLessThan(largest, 1e-5, context)
+
+                let statistics = adam.lastStepStatistics["p"]
+                let weightNorm = before.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                let updateNorm = zip(p, before).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+                XCTAssertEqual(statistics?.weightNorm ?? 0, weightNorm, accuracy: weightNorm * 1e-5, context)
+                XCTAssertEqual(statistics?.updateNorm ?? 0, updateNorm, accuracy: updateNorm * 1e-3, context)
+            }
+        }
+    }
+
     func testUpdateNormIsRecordedForTrackedParameters() {
         let parameter = Tensor([0, 0, 0], shape: [3], requiresGradient: true)
         let sgd = SGD(parameters: [("p", parameter)], learningRate: 1)
