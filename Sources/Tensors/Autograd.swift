@@ -121,13 +121,18 @@ extension Tensor {
             return
         }
 
-        let order = topologicalOrder()
+        // The order is consumed from the end, and each tensor is dropped from it once handled,
+        // so an intermediate result is freed as soon as nothing else holds it rather than when
+        // the whole pass is over (about 500 MiB of a VGG19 224x224 batch-8 step).
+        var order: [Tensor?] = topologicalOrder()
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
         // Storage that a leaf's `grad` may not take over: the caller's seed, and buffers already
         // given to another leaf in this pass (`add` returns one gradient for both inputs).
         var claimedStorage: Set<ObjectIdentifier> = [ObjectIdentifier(seed.storage)]
-        for tensor in order.reversed() {
+        for index in order.indices.reversed() {
+            let tensor = order[index]!
+            order[index] = nil
             guard let gradient = pending.removeValue(forKey: ObjectIdentifier(tensor)) else {
                 tensor.node = nil
                 continue

@@ -265,6 +265,10 @@ final class ConvolutionPlan {
                 OneDNN.shared.execute(plan.primitive.primitive, arguments)
                 plan.inputGradient.finish()
             }
+            // The blocked output gradient may serve the weights pass; the other two scratch
+            // buffers go back now, which lowers the peak memory by an activation.
+            plan.weights.releaseScratch()
+            plan.inputGradient.releaseScratch()
             inputGradient = result
             sharedOutputGradient = plan.outputGradient.primitiveMemory
         }
@@ -303,11 +307,7 @@ final class ConvolutionPlan {
             plan.outputGradient.releaseScratch()
             plan.weightGradient.releaseScratch()
         }
-        if let plan = dataGradientPlan {
-            plan.outputGradient.releaseScratch()
-            plan.weights.releaseScratch()
-            plan.inputGradient.releaseScratch()
-        }
+        dataGradientPlan?.outputGradient.releaseScratch()
         return (inputGradient, weightGradient, biasGradient)
     }
 

@@ -168,11 +168,13 @@ public final class Trainer {
     /// One optimisation step on `batch`; returns its loss.
     private func trainStep(_ batch: Batch) throws -> Double {
         model.setTraining(true)
-        model.zeroGradients()
 
         let logits = model(batch.images)
         let loss = crossEntropy(logits: logits, labels: batch.labels)
         let lossValue = Double(loss.item)
+        // Dropping the last step's gradients only now hands their buffers to the backward pass,
+        // which needs the same sizes, instead of leaving them idle through the forward pass.
+        model.zeroGradients()
         loss.backward()
         probes.collectGradientMetrics()
 

@@ -41,6 +41,62 @@ final class StorageAndOwnershipTests: XCTestCase {
         XCTAssertNil(tensor)
     }
 
+    func testPoolReusesSameAndSomewhatLargerClasses() {
+        let pool = StoragePool(limitBytes: 1 << 30, slackBytes: 1 << 30)
+        let mebibyte = 1 << 20
+
+        let first = pool.allocate(bytes: 2 * mebibyte)
+        pool.release(first.pointer, bytes: first.allocatedBytes)
+        let again = pool.allocate(bytes: 2 * mebibyte - 100)
+        XCTAssertEqual(again.pointer, first.pointer)
+        XCTAssertEqual(again.allocatedBytes, 2 * mebibyte)
+
+        // 1.25 MiB is its own class; an idle 2 MiB buffer is at most twice as large and serves it.
+        pool.release(again.pointer, bytes: again.allocatedBytes)
+        let smaller = pool.allocate(bytes: 5 * mebibyte / 4)
+        XCTAssertEqual(smaller.pointer, first.pointer)
+        XCTAssertEqual(smaller.allocatedBytes, 2 * mebibyte)
+
+        // An idle 2 MiB buffer is more than twice 0.75 MiB: a fresh buffer is mapped.
+        pool.release(smaller.pointer, bytes: smaller.allocatedBytes)
+        let tiny = pool.allocate(bytes: 3 * mebibyte / 4)
+        XCTAssertNotEqual(tiny.pointer, first.pointer)
+        XCTAssertEqual(tiny.allocatedBytes, 3 * mebibyte / 4)
+        pool.release(tiny.pointer, bytes: tiny.allocatedBytes)
+        pool.releaseAll()
+        XCTAssertEqual(pool.cachedBytes, 0)
+    }
+
+    func testPoolUnmapsOldestBuffersBeyondPeakUse() {
+        let pool = StoragePool(limitBytes: 1 << 30, slackBytes: 0)
+        let mebibyte = 1 << 20
+
+        // Two 4 MiB buffers in use at once: the peak in use is 8 MiB.
+        let older = pool.allocate(bytes: 4 * mebibyte)
+        let newer = pool.allocate(bytes: 4 * mebibyte)
+        pool.release(older.pointer, bytes: older.allocatedBytes)
+        pool.release(newer.pointer, bytes: newer.allocatedBytes)
+        XCTAssertEqual(pool.cachedBytes, 8 * mebibyte)
+
+        // A 1 MiB miss would make 9 MiB in use and kept: the older 4 MiB buffer goes.
+        let small = pool.allocate(bytes: mebibyte)
+        XCTAssertEqual(pool.cachedBytes, 4 * mebibyte)
+        let reused = pool.allocate(bytes: 4 * mebibyte)
+        XCTAssertEqual(reused.pointer, newer.pointer)
+
+        pool.release(small.pointer, bytes: small.allocatedBytes)
+        pool.release(reused.pointer, bytes: reused.allocatedBytes)
+        pool.releaseAll()
+    }
+
+    func testPoolKeepsNothingBeyondItsLimit() {
+        let pool = StoragePool(limitBytes: 1 << 20, slackBytes: 1 << 30)
+        let buffer = pool.allocate(bytes: 4 << 20)
+        buffer.pointer.storeBytes(of: 1, as: Float.self)
+        pool.release(buffer.pointer, bytes: buffer.allocatedBytes)
+        XCTAssertEqual(pool.cachedBytes, 0)
+    }
+
     func testSharedGradientIsNotAliased() {
         // add returns the same gradient tensor for both inputs, so the two leaves must not end
         // up sharing one buffer that a later accumulation would change for both.

@@ -137,11 +137,11 @@ func timeTrainingSteps(_ benchmarkCase: TrainingCase) -> [Double] {
             return
         }
         var clock = PhaseClock()
-        model.zeroGradients()
         let logits = model(images)
         let loss = crossEntropy(logits: logits, labels: labels)
         clock.mark("forward")
         noteMemory("forward")
+        model.zeroGradients()
         loss.backward()
         clock.mark("backward")
         noteMemory("backward")
