@@ -141,7 +141,7 @@ func parallelSum(_ count: Int, _ body: (Range<Int>) -> Double) -> Double {
 
 /// Runs `body` over `0..<count` split across cores and combines the partial results with `combine`.
 func parallelReduce<Value>(_ count: Int, zero: Value, _ combine: (Value, Value) -> Value, _ body: (Range<Int>) -> Value) -> Value {
-    let chunks = min(kernelThreadCount, max(1, count / 65_536))
+    let chunks = min(kernelThreadCount, max(1, count / 16_384))
     guard chunks > 1 else {
         return body(0..<count)
     }
