@@ -3,7 +3,8 @@ import Tensors
 
 /// Sum of squares, zeros and non-finite elements of a tensor, found in one pass over its values.
 public struct TensorStatistics: Equatable, Sendable {
-    /// Σ x² over finite elements, accumulated in double precision.
+    /// Σ x² over finite elements: in float lanes within blocks of 1,024 elements, then in double
+    /// precision (relative error about 1e-6).
     public var sumOfSquares: Double = 0
     public var zeroCount = 0
     public var nonfiniteCount = 0
@@ -27,17 +28,25 @@ public struct TensorStatistics: Equatable, Sendable {
                 var squares = 0.0
                 var zeros = 0
                 var nonfinite = 0
-                if start < end {
-                    for index in start..<end {
-                        let value = pointer[index]
-                        if value == 0 {
-                            zeros += 1
-                        } else if value.isFinite {
-                            squares += Double(value) * Double(value)
-                        } else {
-                            nonfinite += 1
+                var blockStart = start
+                while blockStart < end {
+                    let blockEnd = min(end, blockStart + TensorStatistics.blockLength)
+                    if let block = TensorStatistics.fastBlock(pointer, blockStart..<blockEnd) {
+                        squares += block.squares
+                        zeros += block.zeros
+                    } else {
+                        for index in blockStart..<blockEnd {
+                            let value = pointer[index]
+                            if value == 0 {
+                                zeros += 1
+                            } else if value.isFinite {
+                                squares += Double(value) * Double(value)
+                            } else {
+                                nonfinite += 1
+                            }
                         }
                     }
+                    blockStart = blockEnd
                 }
                 part.sumOfSquares = squares
                 part.zeroCount = zeros
@@ -47,6 +56,39 @@ public struct TensorStatistics: Equatable, Sendable {
             }
         }
         self = partials.reduce(into: TensorStatistics()) { $0.merge($1) }
+    }
+
+    /// Elements per block of the vector pass: float lanes sum 128 squares each before the block's
+    /// total goes to double precision, which keeps the relative rounding error near 1e-6.
+    static let blockLength = 1_024
+
+    /// The sum of squares and the zero count of one block on 8 float lanes, or nil when the block
+    /// holds a non-finite value or a square overflows, which the exact scalar loop then handles.
+    @inline(__always)
+    static func fastBlock(_ pointer: UnsafeMutablePointer<Float>, _ range: Range<Int>) -> (squares: Double, zeros: Int)? {
+        var squareLanes = SIMD8<Float>()
+        var zeroLanes = SIMD8<Int32>()
+        var index = range.lowerBound
+        let vectorEnd = index + range.count / 8 * 8
+        while index < vectorEnd {
+            let value = UnsafeRawPointer(pointer + index).loadUnaligned(as: SIMD8<Float>.self)
+            squareLanes += value * value
+            // A true mask lane is -1 as an integer.
+            zeroLanes &-= unsafeBitCast(value .== SIMD8<Float>(), to: SIMD8<Int32>.self)
+            index += 8
+        }
+        var squares = squareLanes.sum()
+        var zeros = Int(zeroLanes.wrappedSum())
+        while index < range.upperBound {
+            let value = pointer[index]
+            squares += value * value
+            zeros += value == 0 ? 1 : 0
+            index += 1
+        }
+        guard squares.isFinite else {
+            return nil
+        }
+        return (Double(squares), zeros)
     }
 
     /// Adds another tensor's statistics, as if the two were one concatenated tensor.
