@@ -41,7 +41,7 @@ final class StorageAndOwnershipTests: XCTestCase {
         XCTAssertNil(tensor)
     }
 
-    func testPoolReusesSameAndSomewhatLargerClasses() {
+    func testPoolReusesLargerClasses() {
         let pool = StoragePool(limitBytes: 1 << 30, slackBytes: 1 << 30)
         let mebibyte = 1 << 20
 
@@ -67,7 +67,7 @@ final class StorageAndOwnershipTests: XCTestCase {
         XCTAssertEqual(pool.cachedBytes, 0)
     }
 
-    func testPoolUnmapsOldestBuffersBeyondPeakUse() {
+    func testPoolUnmapsOldestBeyondPeak() {
         let pool = StoragePool(limitBytes: 1 << 30, slackBytes: 0)
         let mebibyte = 1 << 20
 
@@ -89,7 +89,7 @@ final class StorageAndOwnershipTests: XCTestCase {
         pool.releaseAll()
     }
 
-    func testPoolKeepsNothingBeyondItsLimit() {
+    func testPoolRespectsLimit() {
         let pool = StoragePool(limitBytes: 1 << 20, slackBytes: 1 << 30)
         let buffer = pool.allocate(bytes: 4 << 20)
         buffer.pointer.storeBytes(of: 1, as: Float.self)

@@ -172,7 +172,7 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(try Resumption.merge(stored: stored, given: given, givenOptions: ["--epochs"]).epochs, 30)
     }
 
-    func testConvolutionAlgorithmIsAppliedStoredAndMayChangeOnResume() throws {
+    func testConvolutionAlgorithmOptionApplied() throws {
         let saved = ConvolutionAlgorithm.current
         defer { ConvolutionAlgorithm.current = saved }
 
