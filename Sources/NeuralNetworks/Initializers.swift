@@ -16,17 +16,17 @@ public enum Initializer {
     public static func kaimingNormalFanOut(_ tensor: Tensor, generator: inout RandomGenerator) {
         let fanOut = fans(of: tensor.shape).fanOut
         let standardDeviation = Float((2.0 / Double(fanOut)).squareRoot())
-        tensor.assign(from: Tensor.randomNormal(tensor.shape, standardDeviation: standardDeviation, generator: &generator))
+        tensor.fillRandomNormal(standardDeviation: standardDeviation, generator: &generator)
     }
 
     /// Normal samples with the given mean and standard deviation.
     public static func normal(_ tensor: Tensor, mean: Float = 0, standardDeviation: Float, generator: inout RandomGenerator) {
-        tensor.assign(from: Tensor.randomNormal(tensor.shape, mean: mean, standardDeviation: standardDeviation, generator: &generator))
+        tensor.fillRandomNormal(mean: mean, standardDeviation: standardDeviation, generator: &generator)
     }
 
     /// Uniform samples on `[-bound, bound)`.
     public static func uniform(_ tensor: Tensor, bound: Float, generator: inout RandomGenerator) {
-        tensor.assign(from: Tensor.randomUniform(tensor.shape, in: -bound..<bound, generator: &generator))
+        tensor.fillRandomUniform(in: -bound..<bound, generator: &generator)
     }
 
     /// PyTorch's default for `nn.Linear` and `nn.Conv2d`: weight from kaiming_uniform with

@@ -81,23 +81,7 @@ public final class Tensor {
         _ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, generator: inout RandomGenerator
     ) -> Tensor {
         let result = uninitialized(shape)
-        let pointer = result.storage.pointer
-        let count = result.count
-
-        // Large tensors are filled in fixed blocks, each from its own generator split off in
-        // order, so the values depend only on the seed and both cores can draw them.
-        let block = 1 << 20
-        guard count > block else {
-            generator.fillNormal(pointer, count: count, mean: mean, standardDeviation: standardDeviation)
-            return result
-        }
-        let blocks = (count + block - 1) / block
-        let generators = (0..<blocks).map { _ in generator.split() }
-        runConcurrently(iterations: blocks) { index in
-            var blockGenerator = generators[index]
-            let start = index * block
-            blockGenerator.fillNormal(pointer + start, count: min(block, count - start), mean: mean, standardDeviation: standardDeviation)
-        }
+        result.fillRandomNormal(mean: mean, standardDeviation: standardDeviation, generator: &generator)
         return result
     }
 
@@ -106,8 +90,36 @@ public final class Tensor {
         _ shape: [Int], in range: Range<Float> = 0..<1, generator: inout RandomGenerator
     ) -> Tensor {
         let result = uninitialized(shape)
-        generator.fillUniform(result.storage.pointer, count: result.count, in: range)
+        result.fillRandomUniform(in: range, generator: &generator)
         return result
+    }
+
+    /// Overwrites every element with independent normal samples: the values `randomNormal`
+    /// gives for the same generator state, without a temporary tensor.
+    public func fillRandomNormal(mean: Float = 0, standardDeviation: Float = 1, generator: inout RandomGenerator) {
+        let pointer = storage.pointer
+
+        // Large tensors are filled in fixed blocks, each from its own generator split off in
+        // order, so the values depend only on the seed and both cores can draw them.
+        let block = 1 << 20
+        guard count > block else {
+            generator.fillNormal(pointer, count: count, mean: mean, standardDeviation: standardDeviation)
+            return
+        }
+        let total = count
+        let blocks = (total + block - 1) / block
+        let generators = (0..<blocks).map { _ in generator.split() }
+        runConcurrently(iterations: blocks) { index in
+            var blockGenerator = generators[index]
+            let start = index * block
+            blockGenerator.fillNormal(pointer + start, count: min(block, total - start), mean: mean, standardDeviation: standardDeviation)
+        }
+    }
+
+    /// Overwrites every element with independent samples uniform on `[lowerBound, upperBound)`:
+    /// the values `randomUniform` gives for the same generator state.
+    public func fillRandomUniform(in range: Range<Float> = 0..<1, generator: inout RandomGenerator) {
+        generator.fillUniform(storage.pointer, count: count, in: range)
     }
 
     static func elementCount(of shape: [Int]) -> Int {
