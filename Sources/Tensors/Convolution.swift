@@ -4,9 +4,9 @@ import CDNNL
 public enum ConvolutionAlgorithm: String, CaseIterable, Codable, Sendable {
     /// Winograd's minimal filtering F(4x4, 3x3) for 3x3, stride-1, undilated, ungrouped
     /// convolutions with at least 16 input channels and outputs of at least 4x4 where oneDNN
-    /// implements it, and the direct algorithm elsewhere. Winograd needs about 2.5 times fewer
-    /// multiplications on VGG's layers; its results differ from the direct algorithm's by rounding
-    /// (about 1e-6 relative), as those of two direct implementations do.
+    /// implements it (AVX-512), and the direct algorithm elsewhere. On VGG19's layers it takes 0.3
+    /// to 0.5 of the direct time. Its results differ from the direct algorithm's by rounding,
+    /// about 1e-6 relative.
     case automatic
     /// The direct algorithm everywhere, as PyTorch runs convolutions on CPU.
     case direct
@@ -109,9 +109,8 @@ struct ConvolutionConfiguration: Hashable {
             "conv2d: the dilated kernel (\(extentHeight), \(extentWidth)) is larger than the padded input (\(paddedHeight), \(paddedWidth))")
         outputSize = Size2((paddedHeight - extentHeight) / stride.height + 1, (paddedWidth - extentWidth) / stride.width + 1)
 
-        // Measured with oneDNN 2.6 on AVX-512: Winograd takes 0.35 to 0.5 of the direct time on
-        // VGG's layers from 8x8 up, about 0.75 at 4x4, and more than twice as long at 2x2 or
-        // with 3 input channels.
+        // Measured with oneDNN 2.6 on AVX-512: Winograd takes 0.32 to 0.5 of the direct time from
+        // 8x8 outputs up, 0.6 to 0.8 at 4x4, and twice as long at 2x2 or with 3 input channels.
         prefersWinograd =
             algorithm == .automatic && kernel == Size2(3) && stride == Size2(1) && dilation == Size2(1)
             && groups == 1 && inputChannels >= 16 && outputSize.height >= 4 && outputSize.width >= 4

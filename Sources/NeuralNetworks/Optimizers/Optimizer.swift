@@ -94,9 +94,8 @@ final class OptimizerSlots {
             return existing
         }
         if slots.isEmpty {
-            // The first slot comes after the first backward pass, when the buffer pool holds that
-            // step's activations and gradients. Giving those back first keeps the moments from
-            // adding to them in the peak resident memory; later steps refill the pool.
+            // The first slot comes after the first backward pass, when the pool holds that step's
+            // activation buffers, so freeing them first keeps the moments out of the peak memory.
             TensorStorage.releaseCachedBuffers()
         }
         let created = Tensor(zeros: shape)
