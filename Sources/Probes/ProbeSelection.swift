@@ -24,8 +24,38 @@ public enum ProbeSelection {
     /// The four layers the original VGG19 analysis hooked, with its names.
     public static let originalVGGProbes = ["features.0=conv1", "features.10=conv_mid", "features.28=conv_deep", "classifier.0=fc1"]
 
-    /// Resolves requests of the forms `PATH`, `PATH=NAME`, `all-conv`, `all-linear` and `all`
-    /// (every convolution and linear layer) into targets in the model's forward (registration) order
+    /// The request for the original analysis's places in any VGG: the first convolution of
+    /// blocks 1, 3 and 5 and `classifier.0`, named conv1, conv_mid, conv_deep and fc1. In VGG19
+    /// these are `originalVGGProbes`; in VGG11 they are features.0, features.6 and features.16.
+    public static let vggBlocksRequest = "vgg-blocks"
+
+    /// Returns the first convolution of VGG blocks 1, 3 and 5 (a block ends at a max pooling
+    /// layer) and `classifier.0`.
+    /// - Throws: `ProbeSelectionError` when the model has no such layers.
+    private static func vggBlockTargets(layers: [(path: String, module: Module)]) throws -> [ProbeTarget] {
+        var blockStarts: [String] = []
+        var startsBlock = true
+        for (path, module) in layers where path.hasPrefix("features.") {
+            if module is Conv2d && startsBlock {
+                blockStarts.append(path)
+                startsBlock = false
+            }
+            if module is MaxPool2d {
+                startsBlock = true
+            }
+        }
+        let hasClassifier = layers.contains { $0.path == "classifier.0" && $0.module is Linear }
+        guard blockStarts.count >= 5, hasClassifier else {
+            throw ProbeSelectionError(message: "--probe \(vggBlocksRequest) needs a VGG model (five convolution blocks in 'features' and a linear 'classifier.0'); give layer paths instead (see `gradscope inspect`)")
+        }
+        return [
+            ProbeTarget(path: blockStarts[0], name: "conv1"), ProbeTarget(path: blockStarts[2], name: "conv_mid"),
+            ProbeTarget(path: blockStarts[4], name: "conv_deep"), ProbeTarget(path: "classifier.0", name: "fc1"),
+        ]
+    }
+
+    /// Resolves requests of the forms `PATH`, `PATH=NAME`, `all-conv`, `all-linear`, `all`
+    /// (every convolution and linear layer) and `vgg-blocks` (see `vggBlocksRequest`) into targets in the model's forward (registration) order
     /// for the `all` forms, and request order otherwise. Duplicates are kept once.
     /// - Throws: `ProbeSelectionError` for an unknown path, listing the nearest valid paths, or a
     ///   path naming a container instead of a layer, or a name used twice.
@@ -43,6 +73,10 @@ public enum ProbeSelection {
         let layers = model.namedModules().filter { !$0.path.isEmpty && $0.module.children.isEmpty }
         for request in requests {
             switch request {
+            case vggBlocksRequest:
+                for target in try vggBlockTargets(layers: layers) {
+                    try add(target)
+                }
             case "all", "all-conv", "all-linear":
                 for (path, module) in layers {
                     let isConvolution = module is Conv2d

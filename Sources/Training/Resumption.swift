@@ -39,11 +39,11 @@ public enum Resumption {
         "--limit-test": { $0.limitTest.map(String.init) ?? "(all)" },
         "--synthetic-size": { String($0.syntheticTrainCount) },
         "--probe": { $0.probes.joined(separator: " ") },
+        "--convolution-algorithm": { ($0.convolutionAlgorithm ?? .automatic).rawValue },
     ]
 
     /// Returns the stored configuration, with the options that may change on resume (`--epochs` upwards,
-    /// `--checkpoint-every`, `--convolution-algorithm`, `--continue-on-nonfinite` and the diagnosis
-    /// thresholds) taken from `given`.
+    /// `--checkpoint-every`, `--continue-on-nonfinite` and the diagnosis thresholds) taken from `given`.
     /// - Throws: `ConfigurationError` naming an option given with another value than the run's,
     ///   with both values, or a `--epochs` below the epochs already done.
     public static func merge(stored: TrainingConfiguration, given: TrainingConfiguration, givenOptions: Set<String>) throws -> TrainingConfiguration {
@@ -64,9 +64,6 @@ public enum Resumption {
         }
         if givenOptions.contains("--checkpoint-every") {
             merged.checkpointEvery = given.checkpointEvery
-        }
-        if givenOptions.contains("--convolution-algorithm") {
-            merged.convolutionAlgorithm = given.convolutionAlgorithm
         }
         if givenOptions.contains("--continue-on-nonfinite") {
             merged.continueOnNonfinite = true

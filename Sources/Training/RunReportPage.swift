@@ -85,6 +85,7 @@ struct RunReportPage {
             ("learning rate", String(configuration.learningRate)), ("weight decay", String(configuration.weightDecay)),
             ("seed", String(configuration.seed)), ("shuffle", String(configuration.shuffle)),
             ("probes", configuration.effectiveProbes.joined(separator: " ")),
+            ("convolutions", (configuration.convolutionAlgorithm ?? .automatic).rawValue),
             ("GradScope", gradScopeVersion),
         ]
         if !specification.skipConnections {

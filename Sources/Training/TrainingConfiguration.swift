@@ -60,7 +60,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
             return probes
         }
         if model.name.lowercased().hasPrefix("vgg") {
-            return ProbeSelection.originalVGGProbes
+            return [ProbeSelection.vggBlocksRequest]
         }
         return ["all"]
     }

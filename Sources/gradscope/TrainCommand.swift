@@ -18,7 +18,7 @@ struct TrainCommand: Command {
             OptionSpec(name: "--no-shuffle", help: "Keep the data's order instead of shuffling every epoch."),
             OptionSpec(name: "--limit-train", valueName: "N", help: "Use only the first N training images."),
             OptionSpec(name: "--limit-test", valueName: "N", help: "Use only the first N test images (0 skips testing)."),
-            OptionSpec(name: "--probe", valueName: "PATH[=NAME]", help: "Layer to probe by torchvision path, or all-conv, all-linear, all (default: the original four for VGG, all for others).", repeatable: true),
+            OptionSpec(name: "--probe", valueName: "PATH[=NAME]", help: "Layer to probe by torchvision path, or all-conv, all-linear, all, vgg-blocks (default: vgg-blocks for VGG, the original study's four layers, at the same places in every VGG; all for others).", repeatable: true),
             OptionSpec(name: "--out", valueName: "DIR", help: "Run directory (default runs/MODEL-DATE-TIME)."),
             OptionSpec(name: "--resume", valueName: "RUN_DIR", help: "Continue a stopped run, or extend a finished one with a larger --epochs."),
             OptionSpec(name: "--checkpoint-every", valueName: "N", help: "Also checkpoint every N steps (default: at the end of each epoch)."),
@@ -80,8 +80,10 @@ struct TrainCommand: Command {
 
         if let repeats = try arguments.int("--probe-overhead", range: 1...1000) {
             let overhead = try trainer.measureProbeOverhead(repeats: repeats)
-            display.notice(String(format: "probe overhead: %.1f%% (forward and backward %.4f s with probes, %.4f s without; medians of %d each)",
-                                  overhead.fraction * 100, overhead.probedSeconds, overhead.unprobedSeconds, overhead.repeats))
+            let noise = overhead.fraction < 0 ? "; a negative value means the cost is below the timing noise" : ""
+            let timing = String(format: "probe overhead: %.1f%% (forward and backward %.4f s with probes, %.4f s without; medians of %d each",
+                                overhead.fraction * 100, overhead.probedSeconds, overhead.unprobedSeconds, overhead.repeats)
+            display.notice(timing + noise + ")")
         }
 
         let interrupt = InterruptFlag()
@@ -117,7 +119,7 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
     configuration.model.numClasses = try arguments.int("--num-classes", range: 1...1_000_000) ?? configuration.model.numClasses
     configuration.model.dropout = Float(try arguments.double("--dropout", range: 0...0.999_999) ?? Double(configuration.model.dropout))
 
-    configuration.convolutionAlgorithm = try arguments.choice("--convolution-algorithm", as: ConvolutionAlgorithm.self)
+    configuration.convolutionAlgorithm = try arguments.choice("--convolution-algorithm", as: ConvolutionAlgorithm.self) ?? .automatic
     configuration.weights = arguments.string("--weights")
     configuration.data = arguments.string("--data")
     configuration.imageSize = try arguments.int("--image-size", range: 1...4096)

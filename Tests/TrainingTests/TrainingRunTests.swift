@@ -191,10 +191,14 @@ final class TrainingRunTests: XCTestCase {
         _ = try Trainer(configuration: older, runDirectory: directory, observer: nil)
         XCTAssertEqual(ConvolutionAlgorithm.current, .automatic)
 
+        // A resumed run keeps its algorithm; an older run's is automatic.
         var given = TrainingConfiguration()
         given.convolutionAlgorithm = .direct
-        let merged = try Resumption.merge(stored: older, given: given, givenOptions: ["--convolution-algorithm"])
-        XCTAssertEqual(merged.convolutionAlgorithm, .direct)
+        XCTAssertThrowsError(try Resumption.merge(stored: older, given: given, givenOptions: ["--convolution-algorithm"])) { error in
+            XCTAssertEqual("\(error)", "--convolution-algorithm is direct here but the run was started with automatic; leave it out when resuming, or start a new run")
+        }
+        given.convolutionAlgorithm = .automatic
+        XCTAssertNoThrow(try Resumption.merge(stored: older, given: given, givenOptions: ["--convolution-algorithm"]))
     }
 
     func testCorruptCheckpointIsRejected() throws {

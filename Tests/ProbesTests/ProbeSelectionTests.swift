@@ -1,0 +1,36 @@
+import NeuralNetworks
+import Probes
+import Tensors
+import XCTest
+
+/// The `vgg-blocks` request against layer indices worked out by hand from torchvision's layer
+/// lists (a convolution, its optional batch norm and ReLU per entry, a max pooling per "M").
+final class ProbeSelectionTests: XCTestCase {
+    private func targets(_ name: String) throws -> [ProbeTarget] {
+        var generator = RandomGenerator(seed: 1)
+        let model = try ModelCatalog.makeModel(ModelSpecification(name: name, numClasses: 10), generator: &generator)
+        return try ProbeSelection.resolve([ProbeSelection.vggBlocksRequest], in: model)
+    }
+
+    func testVGGBlocksMatchOriginalProbesInVGG19() throws {
+        let expected = ProbeSelection.originalVGGProbes.map { request -> ProbeTarget in
+            let parts = request.split(separator: "=").map(String.init)
+            return ProbeTarget(path: parts[0], name: parts[1])
+        }
+        XCTAssertEqual(try targets("vgg19"), expected)
+    }
+
+    func testVGGBlocksInOtherVGGs() throws {
+        // VGG11: 64 M 128 M 256 256 M 512 512 M 512 512 M, two modules per convolution.
+        XCTAssertEqual(try targets("vgg11").map(\.path), ["features.0", "features.6", "features.16", "classifier.0"])
+        // VGG19 with batch norm: three modules per convolution, blocks of 2, 2, 4, 4 and 4.
+        XCTAssertEqual(try targets("vgg19_bn").map(\.path), ["features.0", "features.14", "features.40", "classifier.0"])
+        XCTAssertEqual(try targets("vgg11").map(\.name), ["conv1", "conv_mid", "conv_deep", "fc1"])
+    }
+
+    func testVGGBlocksRejectsOtherModels() throws {
+        XCTAssertThrowsError(try targets("resnet18")) { error in
+            XCTAssertTrue("\(error)".contains("needs a VGG model"), "\(error)")
+        }
+    }
+}
