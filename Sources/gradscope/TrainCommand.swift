@@ -64,13 +64,13 @@ struct TrainCommand: Command {
         if resuming != nil {
             let position = try Resumption.restore(trainer)
             if Resumption.isFinished(trainer) {
-                display.notice("\(directory.url.path) has already trained all \(configuration.epochs) epochs; extend it with --resume \(directory.url.path) --epochs \(configuration.epochs + 10), say")
+                display.notice("\(directory.url.path) has already trained all \(configuration.epochs) epochs; to train more, give a larger --epochs, for example --resume \(directory.url.path) --epochs \(configuration.epochs + 10)")
                 return
             }
             if position.step == 0 {
                 display.notice("\(directory.url.path) stopped before its first checkpoint: starting it again from step 0")
             } else {
-                display.notice("resuming \(directory.url.path) at epoch \(position.epoch), step \(position.step) of \(configuration.epochs) epochs")
+                display.notice("resuming \(directory.url.path) at epoch \(position.epoch) of \(configuration.epochs), after step \(position.step)")
             }
         }
         let epochs = configuration.epochs == 1 ? "1 epoch" : "\(configuration.epochs) epochs"
