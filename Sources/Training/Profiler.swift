@@ -28,7 +28,8 @@ public struct LayerProfile: Codable, Equatable, Sendable {
     public var gradOutputRMS: Double
     public var gradOutputL2: Double
     public var weightGradL2: Double
-    /// `gradOutputRMS` of this layer over the next layer's (towards the output); nil for the last.
+    /// `gradOutputRMS` of this layer over that of the next main-path layer (towards the output);
+    /// nil for the last layer and for shortcut layers (`downsample`), which feed no next row.
     public var gain: Double?
 }
 
@@ -62,6 +63,18 @@ public struct GradientProfile: Codable, Sendable {
 
 /// Runs a few batches through a model with every convolution and linear layer probed.
 public enum Profiler {
+    /// Returns, for layers in forward order, each main-path layer's RMS over that of the next
+    /// main-path layer. Shortcut layers (a `downsample` path) run beside the main path, so they
+    /// and the last main-path layer get nil, as does a next layer whose RMS is not positive.
+    static func gains(paths: [String], rms: [Double]) -> [Double?] {
+        var gains = [Double?](repeating: nil, count: paths.count)
+        let mainPath = paths.indices.filter { !paths[$0].split(separator: ".").contains("downsample") }
+        for (current, next) in zip(mainPath, mainPath.dropFirst()) where rms[next] > 0 {
+            gains[current] = rms[current] / rms[next]
+        }
+        return gains
+    }
+
     /// Measures the depth profile and writes `profile.csv`, `profile.md`, `profile.png`,
     /// `profile.svg`, `profile.json` and `report.html` into `directory`.
     /// - Throws: configuration, data, model and file errors, each naming what is wrong.
@@ -117,8 +130,9 @@ public enum Profiler {
                 gradOutputRMS: summary[.gradOutputRMS]?.mean ?? .nan, gradOutputL2: summary[.gradOutputL2]?.mean ?? .nan,
                 weightGradL2: summary[.weightGradL2]?.mean ?? .nan, gain: nil))
         }
-        for index in layers.indices.dropLast() where layers[index + 1].gradOutputRMS > 0 {
-            layers[index].gain = layers[index].gradOutputRMS / layers[index + 1].gradOutputRMS
+        let gains = Profiler.gains(paths: layers.map(\.path), rms: layers.map(\.gradOutputRMS))
+        for index in layers.indices {
+            layers[index].gain = gains[index]
         }
 
         let profile = GradientProfile(

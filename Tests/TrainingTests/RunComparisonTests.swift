@@ -1,7 +1,7 @@
 import Foundation
 import NeuralNetworks
 import Probes
-import Training
+@testable import Training
 import XCTest
 
 final class RunComparisonTests: XCTestCase {
@@ -74,5 +74,20 @@ final class RunComparisonTests: XCTestCase {
         XCTAssertNotNil(Diagnosis.learningFinding(epochs: [stuck], classes: 10))
         let learning = EpochResult(epoch: 3, trainLoss: 1.2, trainAccuracy: 0.6, testLoss: nil, testAccuracy: nil, probes: [])
         XCTAssertNil(Diagnosis.learningFinding(epochs: [learning], classes: 10))
+    }
+}
+
+final class ProfileGainTests: XCTestCase {
+    func testGainsSkipShortcutLayers() {
+        let paths = ["conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.0.downsample.0", "layer2.0.conv1", "fc"]
+        let rms = [8.0, 4.0, 2.0, 100.0, 1.0, 0.5]
+        let gains = Profiler.gains(paths: paths, rms: rms)
+        XCTAssertEqual(gains[0], 2)
+        XCTAssertEqual(gains[1], 2)
+        // layer1.0.conv2 feeds layer2.0.conv1, not the shortcut beside it.
+        XCTAssertEqual(gains[2], 2)
+        XCTAssertNil(gains[3])
+        XCTAssertEqual(gains[4], 2)
+        XCTAssertNil(gains[5])
     }
 }
