@@ -229,3 +229,68 @@ final class WinogradConvolutionTests: XCTestCase {
         }
     }
 }
+
+/// Convolutions of a 1x1 input to a 1x1 output, which run as a matrix product with one kernel tap.
+final class SingleTapConvolutionTests: XCTestCase {
+    private let settings = [
+        ConvolutionCase(name: "1x1 kernel", inputShape: [3, 8, 1, 1], outputChannels: 5, kernel: Size2(1)),
+        ConvolutionCase(name: "3x3 padding 1", inputShape: [2, 6, 1, 1], outputChannels: 4, kernel: Size2(3), padding: Size2(1), hasBias: false),
+        ConvolutionCase(
+            name: "3x3 stride 2 padding 1", inputShape: [2, 4, 1, 1], outputChannels: 3, kernel: Size2(3), stride: Size2(2),
+            padding: Size2(1)),
+        ConvolutionCase(name: "3x1 padding (1, 0)", inputShape: [2, 3, 1, 1], outputChannels: 2, kernel: Size2(3, 1), padding: Size2(1, 0)),
+    ]
+
+    private func makeInputs(_ setting: ConvolutionCase, seed: UInt64) -> [Tensor] {
+        var generator = RandomGenerator(seed: seed)
+        var tensors = [
+            Tensor.randomNormal(setting.inputShape, generator: &generator),
+            Tensor.randomNormal(setting.weightShape, standardDeviation: 0.5, generator: &generator),
+        ]
+        if setting.hasBias {
+            tensors.append(Tensor.randomNormal([setting.outputChannels], generator: &generator))
+        }
+        return tensors
+    }
+
+    private func convolve(_ tensors: [Tensor], _ setting: ConvolutionCase) -> Tensor {
+        conv2d(
+            tensors[0], weight: tensors[1], bias: setting.hasBias ? tensors[2] : nil, stride: setting.stride,
+            padding: setting.padding)
+    }
+
+    func testSingleTapChoice() {
+        for setting in settings {
+            for algorithm in ConvolutionAlgorithm.allCases {
+                let configuration = ConvolutionConfiguration(
+                    inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: nil, stride: setting.stride,
+                    padding: setting.padding, dilation: Size2(1), groups: 1, algorithm: algorithm)
+                XCTAssertEqual(configuration.usesSingleTap, algorithm == .automatic, "\(setting.name), \(algorithm)")
+            }
+        }
+        // A 2x2 input needs more than one tap.
+        let larger = ConvolutionConfiguration(
+            inputShape: [1, 4, 2, 2], weightShape: [4, 4, 1, 1], biasShape: nil, stride: Size2(2), padding: Size2(0),
+            dilation: Size2(1), groups: 1, algorithm: .automatic)
+        XCTAssertFalse(larger.usesSingleTap)
+    }
+
+    func testForwardMatchesDirectLoops() {
+        for (index, setting) in settings.enumerated() {
+            let tensors = makeInputs(setting, seed: UInt64(30 + index))
+            let output = convolve(tensors, setting)
+            XCTAssertEqual(output.shape, [setting.inputShape[0], setting.outputChannels, 1, 1], setting.name)
+            let expected = referenceConvolution(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
+            assertClose(output.scalars, expected, setting.name)
+        }
+    }
+
+    func testGradientsMatchFiniteDifferences() {
+        for (index, setting) in settings.enumerated() {
+            let result = checkGradients(of: makeInputs(setting, seed: UInt64(40 + index)), step: 1e-2) { tensors in
+                self.convolve(tensors, setting)
+            }
+            XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)")
+        }
+    }
+}
