@@ -10,7 +10,8 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Codable, Sendable {
     ///
     /// An ungrouped, undilated convolution of a 1x1 input to a 1x1 output (ResNet's last stage at
     /// 32x32 images) meets the input with one kernel tap only, so it runs as a matrix product with
-    /// that tap, which oneDNN's convolutions compute at a fifth of the speed.
+    /// that tap, which oneDNN's convolutions compute at a fifth of the speed. So does a 1x1
+    /// convolution without padding to outputs of at most 2x2 pixels, on the gathered pixels.
     case automatic
     /// The direct algorithm everywhere, as PyTorch runs convolutions on CPU.
     case direct
@@ -34,6 +35,9 @@ public func conv2d(
         dilation: dilation, groups: groups)
     if configuration.usesSingleTap {
         return singleTapConvolution(x, weight: weight, bias: bias, configuration)
+    }
+    if configuration.usesPixelProduct {
+        return pixelProductConvolution(x, weight: weight, bias: bias, configuration)
     }
     let output = Tensor.uninitialized(configuration.outputShape)
 
@@ -73,6 +77,76 @@ private func singleTapConvolution(_ x: Tensor, weight: Tensor, bias: Tensor?, _ 
     }
     let product = linear(x.reshaped([batch, inputChannels]), weight: tap, bias: bias)
     return product.reshaped([batch, outputChannels, 1, 1])
+}
+
+/// Computes a 1x1 convolution without padding as a matrix product of its gathered input pixels
+/// `[N · H_out · W_out, C_in]` with the weight `[C_out, C_in]`.
+private func pixelProductConvolution(_ x: Tensor, weight: Tensor, bias: Tensor?, _ configuration: ConvolutionConfiguration) -> Tensor {
+    let pixels = gatherPixels(x, stride: configuration.stride, outputSize: configuration.outputSize)
+    let product = linear(pixels, weight: weight.reshaped([configuration.outputChannels, configuration.inputChannels]), bias: bias)
+    return scatterPixels(product, shape: configuration.outputShape)
+}
+
+/// Returns the pixels `x[n, :, i · stride, j · stride]` of `x` `[N, C, H, W]` as rows
+/// `[N · H_out · W_out, C]`, row `(n · H_out + i) · W_out + j`; the gradient goes back to those pixels.
+private func gatherPixels(_ x: Tensor, stride: Size2, outputSize: Size2) -> Tensor {
+    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let pixelCount = outputSize.height * outputSize.width
+    let result = Tensor.uninitialized([batch * pixelCount, channels])
+    let source = x.storage.pointer
+    let destination = result.storage.pointer
+
+    // Index of input element (n, c, pixel) in x, and of its row entry in the result.
+    func offsets(_ n: Int, _ channel: Int, _ pixel: Int) -> (input: Int, row: Int) {
+        let (row, column) = (pixel / outputSize.width, pixel % outputSize.width)
+        let input = ((n * channels + channel) * height + row * stride.height) * width + column * stride.width
+        return (input, (n * pixelCount + pixel) * channels + channel)
+    }
+    for n in 0..<batch {
+        for channel in 0..<channels {
+            for pixel in 0..<pixelCount {
+                let (input, row) = offsets(n, channel, pixel)
+                destination[row] = source[input]
+            }
+        }
+    }
+
+    let shape = x.shape
+    return Tensor.recordOperation(result, inputs: [x]) { gradient in
+        let full = Tensor(zeros: shape)
+        let values = gradient.storage.pointer
+        let target = full.storage.pointer
+        for n in 0..<batch {
+            for channel in 0..<channels {
+                for pixel in 0..<pixelCount {
+                    let (input, row) = offsets(n, channel, pixel)
+                    target[input] = values[row]
+                }
+            }
+        }
+        return [full]
+    }
+}
+
+/// Returns rows `[N · H · W, C]`, row `(n · H + i) · W + j`, as `[N, C, H, W]`: the inverse of
+/// `gatherPixels` with stride 1.
+private func scatterPixels(_ rows: Tensor, shape: [Int]) -> Tensor {
+    let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+    let pixelCount = height * width
+    let result = Tensor.uninitialized(shape)
+    let source = rows.storage.pointer
+    let destination = result.storage.pointer
+    for n in 0..<batch {
+        for channel in 0..<channels {
+            for pixel in 0..<pixelCount {
+                destination[(n * channels + channel) * pixelCount + pixel] = source[(n * pixelCount + pixel) * channels + channel]
+            }
+        }
+    }
+
+    return Tensor.recordOperation(result, inputs: [rows]) { gradient in
+        [gatherPixels(gradient, stride: Size2(1), outputSize: Size2(height, width))]
+    }
 }
 
 /// Returns `weight[:, :, row, column]` of a weight `[C_out, C_in, kH, kW]` as `[C_out, C_in]`;
@@ -118,6 +192,9 @@ struct ConvolutionConfiguration: Hashable {
     /// Whether the convolution runs as a matrix product with its one kernel tap that meets the
     /// input: a 1x1 input and output, no groups, no dilation, padding inside the kernel.
     var usesSingleTap: Bool
+    /// Whether the convolution runs as a matrix product of its gathered input pixels: a 1x1
+    /// kernel without padding, groups or dilation, and an output of at most 2x2 pixels.
+    var usesPixelProduct: Bool
 
     init(
         inputShape: [Int], weightShape: [Int], biasShape: [Int]?, stride: Size2, padding: Size2, dilation: Size2,
@@ -168,6 +245,9 @@ struct ConvolutionConfiguration: Hashable {
         usesSingleTap =
             algorithm == .automatic && inputSize == Size2(1) && outputSize == Size2(1) && groups == 1
             && dilation == Size2(1) && padding.height < kernel.height && padding.width < kernel.width
+        usesPixelProduct =
+            algorithm == .automatic && !usesSingleTap && kernel == Size2(1) && padding == Size2(0) && groups == 1
+            && dilation == Size2(1) && outputSize.height * outputSize.width <= 4
     }
 
     var inputShape: [Int] { [batch, inputChannels, inputSize.height, inputSize.width] }

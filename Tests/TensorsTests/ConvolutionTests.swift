@@ -294,3 +294,61 @@ final class SingleTapConvolutionTests: XCTestCase {
         }
     }
 }
+
+/// 1x1 convolutions to outputs of at most 2x2 pixels, which run as a matrix product of the
+/// gathered input pixels.
+final class PixelProductConvolutionTests: XCTestCase {
+    private let settings = [
+        ConvolutionCase(name: "2x2", inputShape: [2, 5, 2, 2], outputChannels: 3, kernel: Size2(1)),
+        ConvolutionCase(name: "4x4 stride 2", inputShape: [2, 4, 4, 4], outputChannels: 3, kernel: Size2(1), stride: Size2(2)),
+        ConvolutionCase(name: "1x3", inputShape: [1, 3, 1, 3], outputChannels: 2, kernel: Size2(1), hasBias: false),
+        ConvolutionCase(name: "2x2 stride 2 to 1x1", inputShape: [2, 4, 2, 2], outputChannels: 3, kernel: Size2(1), stride: Size2(2)),
+    ]
+
+    private func makeInputs(_ setting: ConvolutionCase, seed: UInt64) -> [Tensor] {
+        var generator = RandomGenerator(seed: seed)
+        var tensors = [
+            Tensor.randomNormal(setting.inputShape, generator: &generator),
+            Tensor.randomNormal(setting.weightShape, standardDeviation: 0.5, generator: &generator),
+        ]
+        if setting.hasBias {
+            tensors.append(Tensor.randomNormal([setting.outputChannels], generator: &generator))
+        }
+        return tensors
+    }
+
+    private func convolve(_ tensors: [Tensor], _ setting: ConvolutionCase) -> Tensor {
+        conv2d(tensors[0], weight: tensors[1], bias: setting.hasBias ? tensors[2] : nil, stride: setting.stride)
+    }
+
+    func testPixelProductChoice() {
+        for setting in settings {
+            let configuration = ConvolutionConfiguration(
+                inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: nil, stride: setting.stride,
+                padding: Size2(0), dilation: Size2(1), groups: 1, algorithm: .automatic)
+            XCTAssertTrue(configuration.usesPixelProduct, setting.name)
+        }
+        // Three by three pixels are left to oneDNN.
+        let larger = ConvolutionConfiguration(
+            inputShape: [1, 4, 3, 3], weightShape: [4, 4, 1, 1], biasShape: nil, stride: Size2(1), padding: Size2(0),
+            dilation: Size2(1), groups: 1, algorithm: .automatic)
+        XCTAssertFalse(larger.usesPixelProduct)
+    }
+
+    func testForwardMatchesDirectLoops() {
+        for (index, setting) in settings.enumerated() {
+            let tensors = makeInputs(setting, seed: UInt64(50 + index))
+            let expected = referenceConvolution(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
+            assertClose(convolve(tensors, setting).scalars, expected, setting.name)
+        }
+    }
+
+    func testGradientsMatchFiniteDifferences() {
+        for (index, setting) in settings.enumerated() {
+            let result = checkGradients(of: makeInputs(setting, seed: UInt64(60 + index)), step: 1e-2) { tensors in
+                self.convolve(tensors, setting)
+            }
+            XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)")
+        }
+    }
+}
