@@ -10,8 +10,9 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Codable, Sendable {
     ///
     /// An ungrouped, undilated convolution of a 1x1 input to a 1x1 output (ResNet's last stage at
     /// 32x32 images) meets the input with one kernel tap only, so it runs as a matrix product with
-    /// that tap, which oneDNN's convolutions compute at a fifth of the speed. So does a 1x1
-    /// convolution without padding to outputs of at most 2x2 pixels, on the gathered pixels.
+    /// that tap, which oneDNN's convolutions compute at a fifth of the speed. So do other
+    /// convolutions to a 1x1 output, on the input window, and 1x1 convolutions without padding to
+    /// outputs of at most 2x2 pixels, on the gathered pixels.
     case automatic
     /// The direct algorithm everywhere, as PyTorch runs convolutions on CPU.
     case direct
@@ -38,6 +39,9 @@ public func conv2d(
     }
     if configuration.usesPixelProduct {
         return pixelProductConvolution(x, weight: weight, bias: bias, configuration)
+    }
+    if configuration.usesWindowProduct {
+        return windowProductConvolution(x, weight: weight, bias: bias, configuration)
     }
     let output = Tensor.uninitialized(configuration.outputShape)
 
@@ -77,6 +81,58 @@ private func singleTapConvolution(_ x: Tensor, weight: Tensor, bias: Tensor?, _ 
     }
     let product = linear(x.reshaped([batch, inputChannels]), weight: tap, bias: bias)
     return product.reshaped([batch, outputChannels, 1, 1])
+}
+
+/// Computes a convolution to a 1x1 output as a matrix product of its input window
+/// `[N, C_in · kH · kW]` (zero where the window lies in the padding) with the weight
+/// `[C_out, C_in · kH · kW]`.
+private func windowProductConvolution(_ x: Tensor, weight: Tensor, bias: Tensor?, _ configuration: ConvolutionConfiguration) -> Tensor {
+    let window = gatherWindow(x, kernel: configuration.kernel, padding: configuration.padding)
+    let columns = configuration.inputChannels * configuration.kernel.height * configuration.kernel.width
+    let product = linear(window, weight: weight.reshaped([configuration.outputChannels, columns]), bias: bias)
+    return product.reshaped(configuration.outputShape)
+}
+
+/// Returns the window of `x` `[N, C, H, W]` under a kernel placed at the top-left output pixel,
+/// `[N, C · kH · kW]`: `x[n, c, kh - padding.height, kw - padding.width]`, or zero in the padding.
+private func gatherWindow(_ x: Tensor, kernel: Size2, padding: Size2) -> Tensor {
+    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let taps = kernel.height * kernel.width
+    let result = Tensor(zeros: [batch, channels * taps])
+
+    // Pairs of (input offset, window offset) for every tap inside the input.
+    var pairs: [(input: Int, window: Int)] = []
+    for n in 0..<batch {
+        for channel in 0..<channels {
+            for tapRow in 0..<kernel.height {
+                for tapColumn in 0..<kernel.width {
+                    let (row, column) = (tapRow - padding.height, tapColumn - padding.width)
+                    guard row >= 0, row < height, column >= 0, column < width else {
+                        continue
+                    }
+                    pairs.append((
+                        ((n * channels + channel) * height + row) * width + column,
+                        (n * channels + channel) * taps + tapRow * kernel.width + tapColumn))
+                }
+            }
+        }
+    }
+    let source = x.storage.pointer
+    let destination = result.storage.pointer
+    for pair in pairs {
+        destination[pair.window] = source[pair.input]
+    }
+
+    let shape = x.shape
+    return Tensor.recordOperation(result, inputs: [x]) { gradient in
+        let full = Tensor(zeros: shape)
+        let values = gradient.storage.pointer
+        let target = full.storage.pointer
+        for pair in pairs {
+            target[pair.input] = values[pair.window]
+        }
+        return [full]
+    }
 }
 
 /// Computes a 1x1 convolution without padding as a matrix product of its gathered input pixels
@@ -195,6 +251,9 @@ struct ConvolutionConfiguration: Hashable {
     /// Whether the convolution runs as a matrix product of its gathered input pixels: a 1x1
     /// kernel without padding, groups or dilation, and an output of at most 2x2 pixels.
     var usesPixelProduct: Bool
+    /// Whether the convolution runs as a matrix product of its input window: a 1x1 output, no
+    /// groups, no dilation, and neither of the two cases above.
+    var usesWindowProduct: Bool
 
     init(
         inputShape: [Int], weightShape: [Int], biasShape: [Int]?, stride: Size2, padding: Size2, dilation: Size2,
@@ -248,6 +307,9 @@ struct ConvolutionConfiguration: Hashable {
         usesPixelProduct =
             algorithm == .automatic && !usesSingleTap && kernel == Size2(1) && padding == Size2(0) && groups == 1
             && dilation == Size2(1) && outputSize.height * outputSize.width <= 4
+        usesWindowProduct =
+            algorithm == .automatic && !usesSingleTap && !usesPixelProduct && outputSize == Size2(1) && groups == 1
+            && dilation == Size2(1)
     }
 
     var inputShape: [Int] { [batch, inputChannels, inputSize.height, inputSize.width] }

@@ -352,3 +352,59 @@ final class PixelProductConvolutionTests: XCTestCase {
         }
     }
 }
+
+/// Convolutions to a 1x1 output from a larger input, which run as a matrix product of the input
+/// window.
+final class WindowProductConvolutionTests: XCTestCase {
+    private let settings = [
+        ConvolutionCase(
+            name: "3x3 stride 2 padding 1 from 2x2", inputShape: [2, 3, 2, 2], outputChannels: 4, kernel: Size2(3),
+            stride: Size2(2), padding: Size2(1)),
+        ConvolutionCase(name: "3x3 from 3x3", inputShape: [1, 2, 3, 3], outputChannels: 3, kernel: Size2(3)),
+        ConvolutionCase(name: "2x3 from 2x3", inputShape: [2, 2, 2, 3], outputChannels: 2, kernel: Size2(2, 3), hasBias: false),
+    ]
+
+    private func makeInputs(_ setting: ConvolutionCase, seed: UInt64) -> [Tensor] {
+        var generator = RandomGenerator(seed: seed)
+        var tensors = [
+            Tensor.randomNormal(setting.inputShape, generator: &generator),
+            Tensor.randomNormal(setting.weightShape, standardDeviation: 0.5, generator: &generator),
+        ]
+        if setting.hasBias {
+            tensors.append(Tensor.randomNormal([setting.outputChannels], generator: &generator))
+        }
+        return tensors
+    }
+
+    private func convolve(_ tensors: [Tensor], _ setting: ConvolutionCase) -> Tensor {
+        conv2d(
+            tensors[0], weight: tensors[1], bias: setting.hasBias ? tensors[2] : nil, stride: setting.stride,
+            padding: setting.padding)
+    }
+
+    func testWindowProductChoice() {
+        for setting in settings {
+            let configuration = ConvolutionConfiguration(
+                inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: nil, stride: setting.stride,
+                padding: setting.padding, dilation: Size2(1), groups: 1, algorithm: .automatic)
+            XCTAssertTrue(configuration.usesWindowProduct, setting.name)
+        }
+    }
+
+    func testForwardMatchesDirectLoops() {
+        for (index, setting) in settings.enumerated() {
+            let tensors = makeInputs(setting, seed: UInt64(70 + index))
+            let expected = referenceConvolution(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
+            assertClose(convolve(tensors, setting).scalars, expected, setting.name)
+        }
+    }
+
+    func testGradientsMatchFiniteDifferences() {
+        for (index, setting) in settings.enumerated() {
+            let result = checkGradients(of: makeInputs(setting, seed: UInt64(80 + index)), step: 1e-2) { tensors in
+                self.convolve(tensors, setting)
+            }
+            XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)")
+        }
+    }
+}
