@@ -1,6 +1,6 @@
 import CDNNL
 
-/// How `conv2d` computes convolutions.
+/// The algorithm `conv2d` computes convolutions with.
 public enum ConvolutionAlgorithm: String, CaseIterable, Codable, Sendable {
     /// Winograd's minimal filtering F(4x4, 3x3) for 3x3, stride-1, undilated, ungrouped
     /// convolutions with at least 16 input channels and outputs of at least 4x4 where oneDNN
@@ -8,11 +8,11 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Codable, Sendable {
     /// to 0.5 of the direct time. Its results differ from the direct algorithm's by rounding,
     /// about 1e-6 relative.
     ///
-    /// An ungrouped, undilated convolution of a 1x1 input to a 1x1 output (ResNet's last stage at
-    /// 32x32 images) meets the input with one kernel tap only, so it runs as a matrix product with
-    /// that tap, which oneDNN's convolutions compute at a fifth of the speed. So do other
-    /// convolutions to a 1x1 output, on the input window, and 1x1 convolutions without padding to
-    /// outputs of at most 2x2 pixels, on the gathered pixels.
+    /// Some small convolutions run as matrix products, where oneDNN's kernels reached only 25 to
+    /// 32 GFLOP/s on ResNet50's last stages at 32x32 images. An ungrouped, undilated convolution
+    /// of a 1x1 input to a 1x1 output meets the input with one kernel tap, so it multiplies by that
+    /// tap. Other convolutions to a 1x1 output multiply the input window. 1x1 convolutions without
+    /// padding to outputs of at most 2x2 pixels multiply the gathered pixels.
     case automatic
     /// The direct algorithm everywhere, as PyTorch runs convolutions on CPU.
     case direct
@@ -296,8 +296,8 @@ struct ConvolutionConfiguration: Hashable {
             "conv2d: the dilated kernel (\(extentHeight), \(extentWidth)) is larger than the padded input (\(paddedHeight), \(paddedWidth))")
         outputSize = Size2((paddedHeight - extentHeight) / stride.height + 1, (paddedWidth - extentWidth) / stride.width + 1)
 
-        // Measured with oneDNN 2.6 on AVX-512: Winograd takes 0.32 to 0.5 of the direct time from
-        // 8x8 outputs up, 0.6 to 0.8 at 4x4, and twice as long at 2x2 or with 3 input channels.
+        // Measured with oneDNN 2.6 on AVX-512: Winograd takes 0.32 to 0.6 of the direct time from
+        // 8x8 outputs up, 0.6 to 0.8 at 4x4, and 2 to 4 times as long at 2x2 or with 3 input channels.
         prefersWinograd =
             algorithm == .automatic && kernel == Size2(3) && stride == Size2(1) && dilation == Size2(1)
             && groups == 1 && inputChannels >= 16 && outputSize.height >= 4 && outputSize.width >= 4
