@@ -62,8 +62,9 @@ public struct TensorStatistics: Equatable, Sendable {
     /// total goes to double precision, which keeps the relative rounding error near 1e-6.
     static let blockLength = 1_024
 
-    /// The sum of squares and the zero count of one block on 8 float lanes, or nil when the block
-    /// holds a non-finite value or a square overflows, which the exact scalar loop then handles.
+    /// Returns the sum of squares and the zero count of one block, summed on 8 float lanes, or nil
+    /// when the block contains a non-finite value or a square overflows. The caller then runs the
+    /// exact scalar loop.
     @inline(__always)
     static func fastBlock(_ pointer: UnsafeMutablePointer<Float>, _ range: Range<Int>) -> (squares: Double, zeros: Int)? {
         var squareLanes = SIMD8<Float>()

@@ -122,7 +122,7 @@ extension Tensor {
         }
 
         // Each tensor leaves the order once handled, so an intermediate result is freed as soon as
-        // nothing else holds it, not when the pass ends (300 MiB of a VGG19 224x224 batch-8 step).
+        // nothing else references it, not when the pass ends (300 MiB of a VGG19 224x224 batch-8 step).
         var order: [Tensor?] = topologicalOrder()
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]

@@ -263,9 +263,9 @@ public final class TensorStorage {
 /// `limitBytes`.
 final class StoragePool: @unchecked Sendable {
     /// The process's pool: it keeps up to a quarter of physical memory, with 256 MiB of slack.
-    /// Measured on a VGG19 224x224 batch-8 step: keeping everything took 2.11 to 2.14 s and 3.75
-    /// to 3.89 GiB at peak, 256 MiB of slack 2.32 to 2.48 s and 3.36 GiB, no slack 2.56 to 2.71 s
-    /// and 3.11 GiB.
+    /// Measured on a VGG19 224x224 batch-8 step, keeping everything took 2.11 to 2.14 s with a peak
+    /// of 3.75 to 3.89 GiB. With 256 MiB of slack the step took 2.32 to 2.53 s and 3.36 GiB, and
+    /// without slack 2.56 to 2.71 s and 3.11 GiB.
     static let shared = StoragePool(
         limitBytes: Int(min(ProcessInfo.processInfo.physicalMemory / 4, UInt64(Int.max))), slackBytes: 256 << 20)
 

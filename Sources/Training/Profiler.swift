@@ -28,8 +28,8 @@ public struct LayerProfile: Codable, Equatable, Sendable {
     public var gradOutputRMS: Double
     public var gradOutputL2: Double
     public var weightGradL2: Double
-    /// `gradOutputRMS` of this layer over that of the next main-path layer (towards the output);
-    /// nil for the last layer and for shortcut layers (`downsample`), which feed no next row.
+    /// `gradOutputRMS` of this layer over that of the next main-path layer, towards the output.
+    /// Nil for the last layer and for shortcut layers (`downsample`), because they feed no next row.
     public var gain: Double?
 }
 

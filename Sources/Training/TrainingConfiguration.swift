@@ -43,7 +43,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Steps between mid-epoch checkpoints; nil writes one at the end of each epoch only.
     public var checkpointEvery: Int?
     public var thresholds = DiagnosisThresholds()
-    /// How convolutions are computed; nil (as in runs from before the option) means automatic.
+    /// The convolution algorithm. Nil, as in runs from before the option, means automatic.
     public var convolutionAlgorithm: ConvolutionAlgorithm?
     /// Training images in the built-in synthetic set (when `data` is nil). With 1,000 images the
     /// default ten-epoch VGG19 run takes a few minutes on two cores.

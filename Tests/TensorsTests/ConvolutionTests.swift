@@ -141,8 +141,8 @@ final class ConvolutionTests: XCTestCase {
     }
 }
 
-/// Winograd's algorithm against the direct loops and finite differences, on a shape where the
-/// automatic choice asks for it.
+/// Winograd's algorithm against the direct loops and the direct algorithm, on a shape where the
+/// automatic choice selects it.
 final class WinogradConvolutionTests: XCTestCase {
     private let setting = ConvolutionCase(
         name: "winograd 3x3", inputShape: [2, 16, 8, 8], outputChannels: 16, kernel: Size2(3), padding: Size2(1))
@@ -230,6 +230,50 @@ final class WinogradConvolutionTests: XCTestCase {
     }
 }
 
+extension ConvolutionCase {
+    /// Returns random input, weight and, when the case has one, bias, in that order.
+    fileprivate func makeTensors(seed: UInt64) -> [Tensor] {
+        var generator = RandomGenerator(seed: seed)
+        var tensors = [
+            Tensor.randomNormal(inputShape, generator: &generator),
+            Tensor.randomNormal(weightShape, standardDeviation: 0.5, generator: &generator),
+        ]
+        if hasBias {
+            tensors.append(Tensor.randomNormal([outputChannels], generator: &generator))
+        }
+        return tensors
+    }
+
+    /// Returns `conv2d` of tensors from `makeTensors` with this case's stride and padding.
+    fileprivate func convolve(_ tensors: [Tensor]) -> Tensor {
+        conv2d(tensors[0], weight: tensors[1], bias: hasBias ? tensors[2] : nil, stride: stride, padding: padding)
+    }
+
+    /// Returns the configuration `conv2d` builds for this case with `algorithm`.
+    fileprivate func configuration(_ algorithm: ConvolutionAlgorithm) -> ConvolutionConfiguration {
+        ConvolutionConfiguration(
+            inputShape: inputShape, weightShape: weightShape, biasShape: nil, stride: stride, padding: padding,
+            dilation: Size2(1), groups: 1, algorithm: algorithm)
+    }
+}
+
+/// Checks each case's forward pass against the direct loops and its gradients against finite
+/// differences, with seeds from `seed` on.
+private func assertMatchesLoopsAndFiniteDifferences(
+    _ settings: [ConvolutionCase], seed: UInt64, file: StaticString = #filePath, line: UInt = #line
+) {
+    for (index, setting) in settings.enumerated() {
+        let tensors = setting.makeTensors(seed: seed + UInt64(index))
+        let expected = referenceConvolution(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
+        assertClose(setting.convolve(tensors).scalars, expected, setting.name, file: file, line: line)
+
+        let result = checkGradients(of: setting.makeTensors(seed: seed + 10 + UInt64(index)), step: 1e-2) { tensors in
+            setting.convolve(tensors)
+        }
+        XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)", file: file, line: line)
+    }
+}
+
 /// Convolutions of a 1x1 input to a 1x1 output, which run as a matrix product with one kernel tap.
 final class SingleTapConvolutionTests: XCTestCase {
     private let settings = [
@@ -241,57 +285,26 @@ final class SingleTapConvolutionTests: XCTestCase {
         ConvolutionCase(name: "3x1 padding (1, 0)", inputShape: [2, 3, 1, 1], outputChannels: 2, kernel: Size2(3, 1), padding: Size2(1, 0)),
     ]
 
-    private func makeInputs(_ setting: ConvolutionCase, seed: UInt64) -> [Tensor] {
-        var generator = RandomGenerator(seed: seed)
-        var tensors = [
-            Tensor.randomNormal(setting.inputShape, generator: &generator),
-            Tensor.randomNormal(setting.weightShape, standardDeviation: 0.5, generator: &generator),
-        ]
-        if setting.hasBias {
-            tensors.append(Tensor.randomNormal([setting.outputChannels], generator: &generator))
-        }
-        return tensors
-    }
-
-    private func convolve(_ tensors: [Tensor], _ setting: ConvolutionCase) -> Tensor {
-        conv2d(
-            tensors[0], weight: tensors[1], bias: setting.hasBias ? tensors[2] : nil, stride: setting.stride,
-            padding: setting.padding)
-    }
-
     func testSingleTapChoice() {
         for setting in settings {
             for algorithm in ConvolutionAlgorithm.allCases {
-                let configuration = ConvolutionConfiguration(
-                    inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: nil, stride: setting.stride,
-                    padding: setting.padding, dilation: Size2(1), groups: 1, algorithm: algorithm)
-                XCTAssertEqual(configuration.usesSingleTap, algorithm == .automatic, "\(setting.name), \(algorithm)")
+                XCTAssertEqual(setting.configuration(algorithm).usesSingleTap, algorithm == .automatic, "\(setting.name), \(algorithm)")
             }
         }
         // A 2x2 input needs more than one tap.
-        let larger = ConvolutionConfiguration(
-            inputShape: [1, 4, 2, 2], weightShape: [4, 4, 1, 1], biasShape: nil, stride: Size2(2), padding: Size2(0),
-            dilation: Size2(1), groups: 1, algorithm: .automatic)
-        XCTAssertFalse(larger.usesSingleTap)
+        let larger = ConvolutionCase(name: "2x2", inputShape: [1, 4, 2, 2], outputChannels: 4, kernel: Size2(1), stride: Size2(2))
+        XCTAssertFalse(larger.configuration(.automatic).usesSingleTap)
     }
 
-    func testForwardMatchesDirectLoops() {
-        for (index, setting) in settings.enumerated() {
-            let tensors = makeInputs(setting, seed: UInt64(30 + index))
-            let output = convolve(tensors, setting)
+    func testOutputShapeIsOnePixel() {
+        for setting in settings {
+            let output = setting.convolve(setting.makeTensors(seed: 30))
             XCTAssertEqual(output.shape, [setting.inputShape[0], setting.outputChannels, 1, 1], setting.name)
-            let expected = referenceConvolution(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
-            assertClose(output.scalars, expected, setting.name)
         }
     }
 
-    func testGradientsMatchFiniteDifferences() {
-        for (index, setting) in settings.enumerated() {
-            let result = checkGradients(of: makeInputs(setting, seed: UInt64(40 + index)), step: 1e-2) { tensors in
-                self.convolve(tensors, setting)
-            }
-            XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)")
-        }
+    func testMatchesLoopsAndFiniteDifferences() {
+        assertMatchesLoopsAndFiniteDifferences(settings, seed: 30)
     }
 }
 
@@ -305,51 +318,17 @@ final class PixelProductConvolutionTests: XCTestCase {
         ConvolutionCase(name: "2x2 stride 2 to 1x1", inputShape: [2, 4, 2, 2], outputChannels: 3, kernel: Size2(1), stride: Size2(2)),
     ]
 
-    private func makeInputs(_ setting: ConvolutionCase, seed: UInt64) -> [Tensor] {
-        var generator = RandomGenerator(seed: seed)
-        var tensors = [
-            Tensor.randomNormal(setting.inputShape, generator: &generator),
-            Tensor.randomNormal(setting.weightShape, standardDeviation: 0.5, generator: &generator),
-        ]
-        if setting.hasBias {
-            tensors.append(Tensor.randomNormal([setting.outputChannels], generator: &generator))
-        }
-        return tensors
-    }
-
-    private func convolve(_ tensors: [Tensor], _ setting: ConvolutionCase) -> Tensor {
-        conv2d(tensors[0], weight: tensors[1], bias: setting.hasBias ? tensors[2] : nil, stride: setting.stride)
-    }
-
     func testPixelProductChoice() {
         for setting in settings {
-            let configuration = ConvolutionConfiguration(
-                inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: nil, stride: setting.stride,
-                padding: Size2(0), dilation: Size2(1), groups: 1, algorithm: .automatic)
-            XCTAssertTrue(configuration.usesPixelProduct, setting.name)
+            XCTAssertTrue(setting.configuration(.automatic).usesPixelProduct, setting.name)
         }
         // Three by three pixels are left to oneDNN.
-        let larger = ConvolutionConfiguration(
-            inputShape: [1, 4, 3, 3], weightShape: [4, 4, 1, 1], biasShape: nil, stride: Size2(1), padding: Size2(0),
-            dilation: Size2(1), groups: 1, algorithm: .automatic)
-        XCTAssertFalse(larger.usesPixelProduct)
+        let larger = ConvolutionCase(name: "3x3", inputShape: [1, 4, 3, 3], outputChannels: 4, kernel: Size2(1))
+        XCTAssertFalse(larger.configuration(.automatic).usesPixelProduct)
     }
 
-    func testForwardMatchesDirectLoops() {
-        for (index, setting) in settings.enumerated() {
-            let tensors = makeInputs(setting, seed: UInt64(50 + index))
-            let expected = referenceConvolution(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
-            assertClose(convolve(tensors, setting).scalars, expected, setting.name)
-        }
-    }
-
-    func testGradientsMatchFiniteDifferences() {
-        for (index, setting) in settings.enumerated() {
-            let result = checkGradients(of: makeInputs(setting, seed: UInt64(60 + index)), step: 1e-2) { tensors in
-                self.convolve(tensors, setting)
-            }
-            XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)")
-        }
+    func testMatchesLoopsAndFiniteDifferences() {
+        assertMatchesLoopsAndFiniteDifferences(settings, seed: 50)
     }
 }
 
@@ -364,47 +343,13 @@ final class WindowProductConvolutionTests: XCTestCase {
         ConvolutionCase(name: "2x3 from 2x3", inputShape: [2, 2, 2, 3], outputChannels: 2, kernel: Size2(2, 3), hasBias: false),
     ]
 
-    private func makeInputs(_ setting: ConvolutionCase, seed: UInt64) -> [Tensor] {
-        var generator = RandomGenerator(seed: seed)
-        var tensors = [
-            Tensor.randomNormal(setting.inputShape, generator: &generator),
-            Tensor.randomNormal(setting.weightShape, standardDeviation: 0.5, generator: &generator),
-        ]
-        if setting.hasBias {
-            tensors.append(Tensor.randomNormal([setting.outputChannels], generator: &generator))
-        }
-        return tensors
-    }
-
-    private func convolve(_ tensors: [Tensor], _ setting: ConvolutionCase) -> Tensor {
-        conv2d(
-            tensors[0], weight: tensors[1], bias: setting.hasBias ? tensors[2] : nil, stride: setting.stride,
-            padding: setting.padding)
-    }
-
     func testWindowProductChoice() {
         for setting in settings {
-            let configuration = ConvolutionConfiguration(
-                inputShape: setting.inputShape, weightShape: setting.weightShape, biasShape: nil, stride: setting.stride,
-                padding: setting.padding, dilation: Size2(1), groups: 1, algorithm: .automatic)
-            XCTAssertTrue(configuration.usesWindowProduct, setting.name)
+            XCTAssertTrue(setting.configuration(.automatic).usesWindowProduct, setting.name)
         }
     }
 
-    func testForwardMatchesDirectLoops() {
-        for (index, setting) in settings.enumerated() {
-            let tensors = makeInputs(setting, seed: UInt64(70 + index))
-            let expected = referenceConvolution(tensors[0], tensors[1], setting.hasBias ? tensors[2] : nil, setting)
-            assertClose(convolve(tensors, setting).scalars, expected, setting.name)
-        }
-    }
-
-    func testGradientsMatchFiniteDifferences() {
-        for (index, setting) in settings.enumerated() {
-            let result = checkGradients(of: makeInputs(setting, seed: UInt64(80 + index)), step: 1e-2) { tensors in
-                self.convolve(tensors, setting)
-            }
-            XCTAssertLessThan(result.maximumRelativeError, 5e-3, "\(setting.name): worst \(result.worst)")
-        }
+    func testMatchesLoopsAndFiniteDifferences() {
+        assertMatchesLoopsAndFiniteDifferences(settings, seed: 70)
     }
 }

@@ -192,13 +192,13 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(ConvolutionAlgorithm.current, .automatic)
 
         // A resumed run keeps its algorithm; an older run's is automatic.
-        var given = TrainingConfiguration()
-        given.convolutionAlgorithm = .direct
-        XCTAssertThrowsError(try Resumption.merge(stored: older, given: given, givenOptions: ["--convolution-algorithm"])) { error in
+        var requested = TrainingConfiguration()
+        requested.convolutionAlgorithm = .direct
+        XCTAssertThrowsError(try Resumption.merge(stored: older, given: requested, givenOptions: ["--convolution-algorithm"])) { error in
             XCTAssertEqual("\(error)", "--convolution-algorithm is direct here but the run was started with automatic; leave it out when resuming, or start a new run")
         }
-        given.convolutionAlgorithm = .automatic
-        XCTAssertNoThrow(try Resumption.merge(stored: older, given: given, givenOptions: ["--convolution-algorithm"]))
+        requested.convolutionAlgorithm = .automatic
+        XCTAssertNoThrow(try Resumption.merge(stored: older, given: requested, givenOptions: ["--convolution-algorithm"]))
     }
 
     func testCorruptCheckpointIsRejected() throws {

@@ -94,7 +94,7 @@ final class OptimizerSlots {
             return existing
         }
         if slots.isEmpty {
-            // The first slot comes after the first backward pass, when the pool holds that step's
+            // The first slot comes after the first backward pass, when the pool contains that step's
             // activation buffers, so freeing them first keeps the moments out of the peak memory.
             TensorStorage.releaseCachedBuffers()
         }
