@@ -86,7 +86,8 @@ struct TrainCommand: Command {
             display.notice(timing + noise + ")")
         }
 
-        let interrupt = InterruptFlag()
+        let interrupt = InterruptMonitor.shared
+        interrupt.finishBatchOnFirstPress()
         let outcome: RunOutcome
         do {
             outcome = try trainer.run(observer: display, shouldStop: { interrupt.isSet })
@@ -153,36 +154,6 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
     configuration.thresholds.explodingRatio = try arguments.double("--exploding-ratio", range: 1...1e300) ?? configuration.thresholds.explodingRatio
     configuration.thresholds.stalledUpdateRatio = try arguments.double("--stalled-ratio", range: 0...1) ?? configuration.thresholds.stalledUpdateRatio
     configuration.thresholds.deadFraction = try arguments.double("--dead-fraction", range: 0...1) ?? configuration.thresholds.deadFraction
-}
-
-/// Set by the first Ctrl-C; a second Ctrl-C ends the program at once.
-final class InterruptFlag: @unchecked Sendable {
-    private let source: DispatchSourceSignal
-    private let lock = NSLock()
-    private var count = 0
-
-    init() {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: DispatchQueue.global())
-        source.setEventHandler { [unowned self] in
-            lock.lock()
-            count += 1
-            let presses = count
-            lock.unlock()
-            if presses == 1 {
-                FileHandle.standardError.write(Data("\ngradscope: finishing the current batch and writing results (Ctrl-C again to quit at once)\n".utf8))
-            } else {
-                exit(130)
-            }
-        }
-        source.resume()
-    }
-
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return count > 0
-    }
 }
 
 extension ParsedArguments {

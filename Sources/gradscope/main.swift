@@ -5,6 +5,8 @@ import Training
 // gradscope: the command line. Parses arguments, runs one subcommand, and turns errors into one
 // clear line and an exit code (0 success, 1 failure, 2 usage error, 130 interrupted).
 
+InterruptMonitor.shared.start()
+
 let commands: [Command] = [TrainCommand(), ProfileCommand(), CompareCommand(), InspectCommand(), ModelsCommand(), WeightsCommand()]
 
 let generalHelp = """

@@ -31,7 +31,11 @@ final class CommandLineTests: XCTestCase {
     }
 
     @discardableResult
-    private func gradscope(_ arguments: [String], interruptAfter marker: String? = nil) throws -> Result {
+    /// Runs the built `gradscope`. With `marker`, it presses Ctrl-C once the marker appears on
+    /// standard error, after handing the running process's id to `beforeInterrupt`.
+    private func gradscope(
+        _ arguments: [String], interruptAfter marker: String? = nil, beforeInterrupt: (pid_t) -> Void = { _ in }
+    ) throws -> Result {
         let process = Process()
         process.executableURL = Self.executable
         process.arguments = arguments
@@ -53,6 +57,7 @@ final class CommandLineTests: XCTestCase {
                 }
                 errorText += String(decoding: chunk, as: UTF8.self)
             }
+            beforeInterrupt(process.processIdentifier)
             kill(process.processIdentifier, SIGINT)
         }
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
@@ -144,6 +149,37 @@ final class CommandLineTests: XCTestCase {
         let batches = try String(contentsOf: scratch.appendingPathComponent("stopped/batches.csv"), encoding: .utf8)
         XCTAssertGreaterThan(batches.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count, 1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("stopped/checkpoint/state.json").path))
+    }
+
+    /// A SIGINT handler that interrupts oneDNN's JIT matrix products can corrupt the heap, because
+    /// those kernels move the stack pointer into heap memory. So SIGINT must have no handler, and
+    /// every thread must block it except the one in `sigwait`, which the kernel unblocks meanwhile.
+    func testInterruptHasNoHandler() throws {
+        var handlerInstalled = true
+        var threadsAcceptingInterrupt: [String] = []
+        let result = try gradscope(["train", "--epochs", "500", "--out", "masks"] + tinyRun, interruptAfter: "epoch 1/500") { pid in
+            handlerInstalled = Self.statusMask("SigCgt", of: "/proc/\(pid)") & Self.interruptBit != 0
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            threadsAcceptingInterrupt = tasks.filter { Self.statusMask("SigBlk", of: "/proc/\(pid)/task/\($0)") & Self.interruptBit == 0 }
+        }
+        XCTAssertEqual(result.status, 130, result.error)
+        XCTAssertFalse(handlerInstalled, "SIGINT has a handler, which may run on a oneDNN thread")
+        XCTAssertLessThanOrEqual(threadsAcceptingInterrupt.count, 1, "threads with SIGINT unblocked: \(threadsAcceptingInterrupt)")
+    }
+
+    /// Bit `signal - 1` of a signal mask in `/proc/.../status`.
+    private static let interruptBit: UInt64 = 1 << (UInt64(SIGINT) - 1)
+
+    /// Reads the hexadecimal mask on the line `field:` of `directory/status`; returns all ones when
+    /// the file or line cannot be read.
+    private static func statusMask(_ field: String, of directory: String) -> UInt64 {
+        guard let status = try? String(contentsOfFile: directory + "/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+              let mask = UInt64(line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces), radix: 16)
+        else {
+            return .max
+        }
+        return mask
     }
 
     func testNonfiniteLossStopsWithLayerName() throws {
