@@ -1,9 +1,13 @@
 /// Batch normalisation of `[N, C, H, W]` per channel. In training it normalises with the batch
 /// mean and biased variance and updates `runningMean`/`runningVariance` in place with
 /// `momentum` using the unbiased variance, as PyTorch; in evaluation it uses the running values.
+///
+/// With `appliesReLU` the result is `relu` of the normalised values, computed in the same pass
+/// over the activation, forward and backward. The normalised values themselves are never stored,
+/// so no gradient hook can see them.
 public func batchNorm2d(
     _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5
+    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, appliesReLU: Bool = false
 ) -> Tensor {
     precondition(x.rank == 4, "batchNorm2d: x must be [N, C, H, W], got shape \(x.shape)")
     let channels = x.shape[1]
@@ -31,7 +35,7 @@ public func batchNorm2d(
         kernels.forward(
             x: x.storage.pointer, output: output.storage.pointer, scale: weight?.storage.pointer,
             shift: bias?.storage.pointer, mean: mean.storage.pointer, variance: variance.storage.pointer,
-            computesStatistics: training)
+            computesStatistics: training, appliesReLU: appliesReLU)
     }
 
     if training {
@@ -51,12 +55,12 @@ public func batchNorm2d(
         let inputGradient = Tensor.uninitialized(x.shape)
         let weightGradient = weight?.requiresGradient == true ? Tensor.uninitialized([channels]) : nil
         let biasGradient = bias?.requiresGradient == true ? Tensor.uninitialized([channels]) : nil
-        withExtendedLifetime((gradient, x, weight, mean, variance)) {
+        withExtendedLifetime((gradient, x, weight, bias, mean, variance)) {
             kernels.backward(
                 outputGradient: gradient.storage.pointer, x: x.storage.pointer, scale: weight?.storage.pointer,
-                mean: mean.storage.pointer, variance: variance.storage.pointer,
+                shift: bias?.storage.pointer, mean: mean.storage.pointer, variance: variance.storage.pointer,
                 inputGradient: inputGradient.storage.pointer, scaleGradient: weightGradient?.storage.pointer,
-                shiftGradient: biasGradient?.storage.pointer, usesBatchStatistics: training)
+                shiftGradient: biasGradient?.storage.pointer, usesBatchStatistics: training, appliesReLU: appliesReLU)
         }
 
         var result: [Tensor?] = [inputGradient]

@@ -3,6 +3,15 @@ import Tensors
 /// `max(x, 0)` element-wise; any shape.
 public final class ReLU: Module {
     public override func forward(_ x: Tensor) -> Tensor { relu(x) }
+
+    /// Returns `self(a + b)`. Without a forward observer the sum is not stored: one pass adds and
+    /// applies the ReLU.
+    public func callAsFunction(sum a: Tensor, _ b: Tensor) -> Tensor {
+        guard forwardObserver == nil, a.shape == b.shape else {
+            return self(a + b)
+        }
+        return reluOfSum(a, b)
+    }
     public override var typeDescription: String { "ReLU()" }
 }
 

@@ -32,13 +32,26 @@ public final class BatchNorm2d: Module {
     }
 
     public override func forward(_ x: Tensor) -> Tensor {
+        normalize(x, appliesReLU: false)
+    }
+
+    /// Returns `relu(self(x))`, `relu` being the model's ReLU module. When neither module has a
+    /// forward observer, the ReLU runs inside the normalisation's pass over the activation.
+    public func callAsFunction(_ x: Tensor, then relu: Module) -> Tensor {
+        guard relu is ReLU, forwardObserver == nil, relu.forwardObserver == nil else {
+            return relu(self(x))
+        }
+        return normalize(x, appliesReLU: true)
+    }
+
+    private func normalize(_ x: Tensor, appliesReLU: Bool) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == features, "BatchNorm2d(\(features)) expects [N, \(features), H, W], got \(x.shape)")
         if isTraining {
             batchesTracked.storage.pointer[0] += 1
         }
         return batchNorm2d(
             x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-            training: isTraining, momentum: momentum, epsilon: epsilon)
+            training: isTraining, momentum: momentum, epsilon: epsilon, appliesReLU: appliesReLU)
     }
 
     public override var typeDescription: String {

@@ -9,6 +9,24 @@ public final class Sequential: Module {
         }
     }
 
+    /// Runs the children in order. A `BatchNorm2d` followed by a `ReLU` runs as one step, which
+    /// gives the same values (see `BatchNorm2d.callAsFunction(_:then:)`).
+    public override func forward(_ x: Tensor) -> Tensor {
+        var output = x
+        var index = 0
+        while index < children.count {
+            let module = children[index].module
+            if let normalization = module as? BatchNorm2d, index + 1 < children.count, children[index + 1].module is ReLU {
+                output = normalization(output, then: children[index + 1].module)
+                index += 2
+            } else {
+                output = module(output)
+                index += 1
+            }
+        }
+        return output
+    }
+
     public override var typeDescription: String { "Sequential" }
 }
 

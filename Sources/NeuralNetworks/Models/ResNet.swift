@@ -22,17 +22,15 @@ public final class BasicBlock: Module {
     public override func forward(_ x: Tensor) -> Tensor {
         let identity = child(named: "downsample").map { $0(x) } ?? x
 
+        let relu = child(named: "relu") as! ReLU
+
         var out = child(named: "conv1")!(x)
-        out = child(named: "bn1")!(out)
-        out = child(named: "relu")!(out)
+        out = normalization("bn1")(out, then: relu)
 
         out = child(named: "conv2")!(out)
         out = child(named: "bn2")!(out)
 
-        if skip {
-            out = out + identity
-        }
-        return child(named: "relu")!(out)
+        return skip ? relu(sum: out, identity) : relu(out)
     }
 
     public override var typeDescription: String { "BasicBlock" }
@@ -62,23 +60,18 @@ public final class Bottleneck: Module {
 
     public override func forward(_ x: Tensor) -> Tensor {
         let identity = child(named: "downsample").map { $0(x) } ?? x
-        let relu = child(named: "relu")!
+        let relu = child(named: "relu") as! ReLU
 
         var out = child(named: "conv1")!(x)
-        out = child(named: "bn1")!(out)
-        out = relu(out)
+        out = normalization("bn1")(out, then: relu)
 
         out = child(named: "conv2")!(out)
-        out = child(named: "bn2")!(out)
-        out = relu(out)
+        out = normalization("bn2")(out, then: relu)
 
         out = child(named: "conv3")!(out)
         out = child(named: "bn3")!(out)
 
-        if skip {
-            out = out + identity
-        }
-        return relu(out)
+        return skip ? relu(sum: out, identity) : relu(out)
     }
 
     public override var typeDescription: String { "Bottleneck" }
@@ -177,8 +170,7 @@ public final class ResNet: Module {
     public override func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == 3, "ResNet expects [N, 3, H, W], got \(x.shape)")
         var out = child(named: "conv1")!(x)
-        out = child(named: "bn1")!(out)
-        out = child(named: "relu")!(out)
+        out = normalization("bn1")(out, then: child(named: "relu")!)
         out = child(named: "maxpool")!(out)
 
         for stage in 1...4 {
@@ -190,4 +182,11 @@ public final class ResNet: Module {
     }
 
     public override var typeDescription: String { "ResNet" }
+}
+
+extension Module {
+    /// The batch-normalisation child registered under `name`.
+    func normalization(_ name: String) -> BatchNorm2d {
+        child(named: name) as! BatchNorm2d
+    }
 }

@@ -224,18 +224,6 @@ private struct AdamVectorPass {
     }
 }
 
-private extension SIMD8 where Scalar == Float {
-    /// Loads eight consecutive values, with no alignment requirement.
-    init(loadingFrom pointer: UnsafeMutablePointer<Float>) {
-        self = UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
-    }
-
-    /// Stores the eight values at `pointer`, with no alignment requirement.
-    func store(to pointer: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: SIMD8<Float>.self)
-    }
-}
-
 /// LLVM's `llvm.sqrt` on four lanes, which compiles to one `sqrtps`. `SIMD8.squareRoot()`
 /// compiles to eight scalar `sqrtss` with a branch each on the Swift 6.3 toolchain, which made
 /// Adam's loop bound by square roots. Both round correctly, so the values are the same.
