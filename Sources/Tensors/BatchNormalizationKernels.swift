@@ -30,23 +30,29 @@ struct BatchNormalizationKernels {
         shift: UnsafePointer<Float>?, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
         computesStatistics: Bool, appliesReLU: Bool = false
     ) {
-        forEachChannel { channel in
-            withContiguousRuns(reading: [x], writing: output, channel: channel) { inputs, result, runs in
-                if computesStatistics {
-                    let channelMean = sum(inputs[0], runs) / Double(valuesPerChannel)
-                    let squaredDeviations = sumOfSquaredDeviations(inputs[0], runs, mean: Float(channelMean))
-                    mean[channel] = Float(channelMean)
-                    variance[channel] = Float(squaredDeviations / Double(valuesPerChannel))
-                }
+        guard planeSize >= Self.minimumPlaneSize else {
+            SmallPlaneKernels(self).forward(
+                x: x, output: output, scale: scale, shift: shift, mean: mean, variance: variance,
+                computesStatistics: computesStatistics, appliesReLU: appliesReLU)
+            return
+        }
 
-                let map = affineMap(channel: channel, scale: scale, shift: shift, mean: mean, variance: variance)
-                for run in 0..<runs.count {
-                    let start = run * runs.stride
-                    if appliesReLU {
-                        affine(inputs[0] + start, result + start, count: runs.length, map: map, clampsAtZero: true)
-                    } else {
-                        affine(inputs[0] + start, result + start, count: runs.length, map: map, clampsAtZero: false)
-                    }
+        forEachChannel { channel in
+            let (input, result) = (x + channel * planeSize, output + channel * planeSize)
+            if computesStatistics {
+                let channelMean = sum(input) / Double(valuesPerChannel)
+                let squaredDeviations = sumOfSquaredDeviations(input, mean: Float(channelMean))
+                mean[channel] = Float(channelMean)
+                variance[channel] = Float(squaredDeviations / Double(valuesPerChannel))
+            }
+
+            let map = affineMap(channel: channel, scale: scale, shift: shift, mean: mean, variance: variance)
+            for image in 0..<batch {
+                let start = image * channels * planeSize
+                if appliesReLU {
+                    affine(input + start, result + start, count: planeSize, map: map, clampsAtZero: true)
+                } else {
+                    affine(input + start, result + start, count: planeSize, map: map, clampsAtZero: false)
                 }
             }
         }
@@ -54,7 +60,7 @@ struct BatchNormalizationKernels {
 
     /// The forward pass of one channel as `y = x * factor + offset`, with `factor = gamma / sigma`
     /// and `offset = beta - mean * factor`.
-    private func affineMap(
+    func affineMap(
         channel: Int, scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, mean: UnsafePointer<Float>,
         variance: UnsafePointer<Float>
     ) -> (factor: Float, offset: Float) {
@@ -77,45 +83,62 @@ struct BatchNormalizationKernels {
         inputGradient: UnsafeMutablePointer<Float>, scaleGradient: UnsafeMutablePointer<Float>?,
         shiftGradient: UnsafeMutablePointer<Float>?, usesBatchStatistics: Bool, appliesReLU: Bool = false
     ) {
+        guard planeSize >= Self.minimumPlaneSize else {
+            SmallPlaneKernels(self).backward(
+                outputGradient: outputGradient, x: x, scale: scale, shift: shift, mean: mean, variance: variance,
+                inputGradient: inputGradient, scaleGradient: scaleGradient, shiftGradient: shiftGradient,
+                usesBatchStatistics: usesBatchStatistics, appliesReLU: appliesReLU)
+            return
+        }
+
         forEachChannel { channel in
-            withContiguousRuns(reading: [outputGradient, x], writing: inputGradient, channel: channel) { inputs, result, runs in
-                let (gradient, values) = (inputs[0], inputs[1])
-                let channelMean = mean[channel]
-                let inverseDeviation = 1 / (variance[channel] + epsilon).squareRoot()
-                let gamma = scale?[channel] ?? 1
-                let mask = appliesReLU ? affineMap(channel: channel, scale: scale, shift: shift, mean: mean, variance: variance) : nil
+            let first = channel * planeSize
+            let (gradient, values, result) = (outputGradient + first, x + first, inputGradient + first)
+            let mask = appliesReLU ? affineMap(channel: channel, scale: scale, shift: shift, mean: mean, variance: variance) : nil
 
-                // sum(dy) and sum(dy * (x - mean)); the latter times 1 / sigma is sum(dy * x_hat).
-                var gradientSum = 0.0
-                var weightedSum = 0.0
-                for run in 0..<runs.count {
-                    let start = run * runs.stride
-                    let sums = gradientSums(gradient + start, values + start, count: runs.length, mean: channelMean, mask: mask)
-                    gradientSum += sums.gradient
-                    weightedSum += sums.weighted
-                }
-                let normalizedSum = Float(weightedSum) * inverseDeviation
-                scaleGradient?[channel] = normalizedSum
-                shiftGradient?[channel] = Float(gradientSum)
+            // sum(dy) and sum(dy * (x - mean)); the latter times 1 / sigma is sum(dy * x_hat).
+            var gradientSum = 0.0
+            var weightedSum = 0.0
+            for image in 0..<batch {
+                let start = image * channels * planeSize
+                let sums = gradientSums(gradient + start, values + start, count: planeSize, mean: mean[channel], mask: mask)
+                gradientSum += sums.gradient
+                weightedSum += sums.weighted
+            }
+            let coefficients = gradientCoefficients(
+                channel: channel, scale: scale, variance: variance, gradientSum: gradientSum, weightedSum: weightedSum,
+                usesBatchStatistics: usesBatchStatistics)
+            scaleGradient?[channel] = coefficients.scaleGradient
+            shiftGradient?[channel] = Float(gradientSum)
 
-                // Training: dx = gamma / sigma * (dy - sum(dy) / M - x_hat * sum(dy * x_hat) / M).
-                // Evaluation: dx = gamma / sigma * dy.
-                let factor = gamma * inverseDeviation
-                var gradientOffset: Float = 0
-                var deviationFactor: Float = 0
-                if usesBatchStatistics {
-                    let count = Float(valuesPerChannel)
-                    gradientOffset = Float(gradientSum) / count
-                    deviationFactor = normalizedSum * inverseDeviation / count
-                }
-                for run in 0..<runs.count {
-                    let start = run * runs.stride
-                    inputGradientPlane(
-                        gradient + start, values + start, result + start, count: runs.length, mean: channelMean,
-                        factor: factor, gradientOffset: gradientOffset, deviationFactor: deviationFactor, mask: mask)
-                }
+            for image in 0..<batch {
+                let start = image * channels * planeSize
+                inputGradientPlane(
+                    gradient + start, values + start, result + start, count: planeSize, mean: mean[channel],
+                    factor: coefficients.factor, gradientOffset: coefficients.gradientOffset,
+                    deviationFactor: coefficients.deviationFactor, mask: mask)
             }
         }
+    }
+
+    /// The scale's gradient and the coefficients of
+    /// `dx = factor * (dy - gradientOffset - (x - mean) * deviationFactor)` for one channel, from
+    /// `gradientSum = sum(dy)` and `weightedSum = sum(dy * (x - mean))`.
+    ///
+    /// Training: dx = gamma / sigma * (dy - sum(dy) / M - x_hat * sum(dy * x_hat) / M), as the mean
+    /// and variance depend on x. Evaluation: dx = gamma / sigma * dy.
+    func gradientCoefficients(
+        channel: Int, scale: UnsafePointer<Float>?, variance: UnsafePointer<Float>, gradientSum: Double,
+        weightedSum: Double, usesBatchStatistics: Bool
+    ) -> (scaleGradient: Float, factor: Float, gradientOffset: Float, deviationFactor: Float) {
+        let inverseDeviation = 1 / (variance[channel] + epsilon).squareRoot()
+        let normalizedSum = Float(weightedSum) * inverseDeviation
+        let factor = (scale?[channel] ?? 1) * inverseDeviation
+        guard usesBatchStatistics else {
+            return (normalizedSum, factor, 0, 0)
+        }
+        let count = Float(valuesPerChannel)
+        return (normalizedSum, factor, Float(gradientSum) / count, normalizedSum * inverseDeviation / count)
     }
 
     /// Runs `body` for every channel, across the kernel threads unless the tensor is small.
@@ -129,70 +152,24 @@ struct BatchNormalizationKernels {
         }
     }
 
-    /// Where one channel's values lie: `count` runs of `length` values, each `stride` after the
-    /// previous one.
-    private struct Runs {
-        let count: Int
-        let stride: Int
-        let length: Int
-    }
+    /// Planes with fewer values than this go to `SmallPlaneKernels`, which run the vector loops
+    /// across channels: within a plane they would run mostly on their scalar tails. ResNet's last
+    /// two stages at 32x32 input have 2x2 and 1x1 planes.
+    static let minimumPlaneSize = 1024
 
-    /// Planes shorter than this are copied into one contiguous run first. In such planes the
-    /// vector loops would run mostly or entirely on their scalar tails: ResNet's last two stages
-    /// at 32x32 input have 2x2 and 1x1 planes.
-    private static let minimumPlaneSize = 16
-
-    /// Calls `body` with pointers to `channel`'s values in each of `inputs` and in `output`, laid
-    /// out as the `Runs` it is given. Large planes are used in place. Small planes are gathered
-    /// into one contiguous run, and `body`'s result is scattered back into `output`.
-    private func withContiguousRuns(
-        reading inputs: [UnsafePointer<Float>], writing output: UnsafeMutablePointer<Float>, channel: Int,
-        _ body: ([UnsafePointer<Float>], UnsafeMutablePointer<Float>, Runs) -> Void
-    ) {
-        let first = channel * planeSize
-        guard planeSize < Self.minimumPlaneSize else {
-            body(inputs.map { $0 + first }, output + first, Runs(count: batch, stride: channels * planeSize, length: planeSize))
-            return
-        }
-
-        let length = valuesPerChannel
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: length * (inputs.count + 1)) { buffer in
-            let scratch = buffer.baseAddress!
-            for (index, input) in inputs.enumerated() {
-                copyChannel(from: input + first, to: scratch + index * length, gathering: true)
-            }
-            let result = scratch + inputs.count * length
-            body((0..<inputs.count).map { UnsafePointer(scratch + $0 * length) }, result, Runs(count: 1, stride: 0, length: length))
-            copyChannel(from: result, to: output + first, gathering: false)
-        }
-    }
-
-    /// Copies one channel's planes into a contiguous run (`gathering`) or back.
-    private func copyChannel(from source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, gathering: Bool) {
-        let stride = channels * planeSize
-        for image in 0..<batch {
-            for position in 0..<planeSize {
-                if gathering {
-                    destination[image * planeSize + position] = source[image * stride + position]
-                } else {
-                    destination[image * stride + position] = source[image * planeSize + position]
-                }
-            }
-        }
-    }
-
-    private func sum(_ x: UnsafePointer<Float>, _ runs: Runs) -> Double {
+    /// The sum of one channel's values, `x` pointing at its plane in the first image.
+    private func sum(_ x: UnsafePointer<Float>) -> Double {
         var total = 0.0
-        for run in 0..<runs.count {
-            let plane = x + run * runs.stride
+        for image in 0..<batch {
+            let plane = x + image * channels * planeSize
             var lanes = SIMD8<Float>()
             var index = 0
-            while index + 8 <= runs.length {
+            while index + 8 <= planeSize {
                 lanes += SIMD8<Float>(loadingFrom: plane + index)
                 index += 8
             }
             var planeTotal = Double(lanes.sum())
-            while index < runs.length {
+            while index < planeSize {
                 planeTotal += Double(plane[index])
                 index += 1
             }
@@ -201,20 +178,20 @@ struct BatchNormalizationKernels {
         return total
     }
 
-    private func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ runs: Runs, mean: Float) -> Double {
+    private func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, mean: Float) -> Double {
         var total = 0.0
         let meanLanes = SIMD8<Float>(repeating: mean)
-        for run in 0..<runs.count {
-            let plane = x + run * runs.stride
+        for image in 0..<batch {
+            let plane = x + image * channels * planeSize
             var lanes = SIMD8<Float>()
             var index = 0
-            while index + 8 <= runs.length {
+            while index + 8 <= planeSize {
                 let deviation = SIMD8<Float>(loadingFrom: plane + index) - meanLanes
                 lanes += deviation * deviation
                 index += 8
             }
             var planeTotal = Double(lanes.sum())
-            while index < runs.length {
+            while index < planeSize {
                 let deviation = plane[index] - mean
                 planeTotal += Double(deviation * deviation)
                 index += 1
@@ -226,7 +203,7 @@ struct BatchNormalizationKernels {
 
     /// Writes `source * factor + offset`, through `relu` when `clampsAtZero`.
     @inline(__always)
-    private func affine(
+    func affine(
         _ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, count: Int,
         map: (factor: Float, offset: Float), clampsAtZero: Bool
     ) {
@@ -251,14 +228,14 @@ struct BatchNormalizationKernels {
     /// `gradient` where `x * factor + offset` is positive, else zero: a ReLU's backward pass on
     /// values the forward pass computed with the same expression.
     @inline(__always)
-    private static func masked(
+    static func masked(
         _ gradient: SIMD8<Float>, x: SIMD8<Float>, factor: SIMD8<Float>, offset: SIMD8<Float>
     ) -> SIMD8<Float> {
         RectifierGradient()(gradient, x * factor + offset)
     }
 
     @inline(__always)
-    private static func masked(_ gradient: Float, x: Float, map: (factor: Float, offset: Float)) -> Float {
+    static func masked(_ gradient: Float, x: Float, map: (factor: Float, offset: Float)) -> Float {
         RectifierGradient()(gradient, x * map.factor + map.offset)
     }
 

@@ -158,11 +158,13 @@ private func gatherPixels(_ x: Tensor, stride: Size2, outputSize: Size2) -> Tens
         let input = ((n * channels + channel) * height + row * stride.height) * width + column * stride.width
         return (input, (n * pixelCount + pixel) * channels + channel)
     }
-    for n in 0..<batch {
-        for channel in 0..<channels {
-            for pixel in 0..<pixelCount {
-                let (input, row) = offsets(n, channel, pixel)
-                destination[row] = source[input]
+    parallelChunks(batch, minimumChunk: imagesPerChunk(valuesPerImage: channels * pixelCount)) { images in
+        for n in images {
+            for channel in 0..<channels {
+                for pixel in 0..<pixelCount {
+                    let (input, row) = offsets(n, channel, pixel)
+                    destination[row] = source[input]
+                }
             }
         }
     }
@@ -172,16 +174,24 @@ private func gatherPixels(_ x: Tensor, stride: Size2, outputSize: Size2) -> Tens
         let full = Tensor(zeros: shape)
         let values = gradient.storage.pointer
         let target = full.storage.pointer
-        for n in 0..<batch {
-            for channel in 0..<channels {
-                for pixel in 0..<pixelCount {
-                    let (input, row) = offsets(n, channel, pixel)
-                    target[input] = values[row]
+        parallelChunks(batch, minimumChunk: imagesPerChunk(valuesPerImage: channels * pixelCount)) { images in
+            for n in images {
+                for channel in 0..<channels {
+                    for pixel in 0..<pixelCount {
+                        let (input, row) = offsets(n, channel, pixel)
+                        target[input] = values[row]
+                    }
                 }
             }
         }
         return [full]
     }
+}
+
+/// The images per task when copying `valuesPerImage` values per image across threads, so that
+/// each task moves at least as many values as `parallelChunks` splits by default.
+private func imagesPerChunk(valuesPerImage: Int) -> Int {
+    max(1, 32_768 / max(1, valuesPerImage))
 }
 
 /// Returns rows `[N · H · W, C]`, row `(n · H + i) · W + j`, as `[N, C, H, W]`: the inverse of
@@ -192,10 +202,12 @@ private func scatterPixels(_ rows: Tensor, shape: [Int]) -> Tensor {
     let result = Tensor.uninitialized(shape)
     let source = rows.storage.pointer
     let destination = result.storage.pointer
-    for n in 0..<batch {
-        for channel in 0..<channels {
-            for pixel in 0..<pixelCount {
-                destination[(n * channels + channel) * pixelCount + pixel] = source[(n * pixelCount + pixel) * channels + channel]
+    parallelChunks(batch, minimumChunk: imagesPerChunk(valuesPerImage: channels * pixelCount)) { images in
+        for n in images {
+            for channel in 0..<channels {
+                for pixel in 0..<pixelCount {
+                    destination[(n * channels + channel) * pixelCount + pixel] = source[(n * pixelCount + pixel) * channels + channel]
+                }
             }
         }
     }
@@ -214,8 +226,10 @@ private func kernelTap(_ weight: Tensor, row: Int, column: Int) -> Tensor {
     let result = Tensor.uninitialized([outputs, inputs])
     let source = weight.storage.pointer
     let destination = result.storage.pointer
-    for index in 0..<(outputs * inputs) {
-        destination[index] = source[index * taps + offset]
+    parallelChunks(outputs * inputs) { indices in
+        for index in indices {
+            destination[index] = source[index * taps + offset]
+        }
     }
 
     let shape = weight.shape
@@ -223,8 +237,10 @@ private func kernelTap(_ weight: Tensor, row: Int, column: Int) -> Tensor {
         let full = Tensor(zeros: shape)
         let values = gradient.storage.pointer
         let target = full.storage.pointer
-        for index in 0..<(outputs * inputs) {
-            target[index * taps + offset] = values[index]
+        parallelChunks(outputs * inputs) { indices in
+            for index in indices {
+                target[index * taps + offset] = values[index]
+            }
         }
         return [full]
     }

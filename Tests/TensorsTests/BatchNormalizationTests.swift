@@ -161,13 +161,23 @@ final class BatchNormalizationTests: XCTestCase {
     }
 
     /// A tensor above the size that splits channels across threads, with planes of 41 * 43
-    /// values (SIMD lanes plus a tail), checked against the closed-form gradients in double
+    /// values (SIMD lanes plus a tail), on the per-channel kernels.
+    func testLargeTensorGradients() {
+        assertClosedFormGradients(shape: [2, 20, 41, 43], seed: 8)
+    }
+
+    /// Planes of 3 * 5 values, on the kernels that run across channels; 300 channels split
+    /// across threads into column ranges that are not multiples of the SIMD width.
+    func testSmallPlaneGradients() {
+        assertClosedFormGradients(shape: [16, 300, 3, 5], seed: 12)
+    }
+
+    /// Checks a training step's output and gradients against the closed forms in double
     /// precision: dx = gamma / sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat)),
     /// dgamma = sum(dy * x_hat), dbeta = sum(dy).
-    func testLargeTensorGradients() {
-        let shape = [2, 20, 41, 43]
-        let inputs = makeInputs(shape, seed: 8)
-        var generator = RandomGenerator(seed: 9)
+    private func assertClosedFormGradients(shape: [Int], seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
+        let inputs = makeInputs(shape, seed: seed)
+        var generator = RandomGenerator(seed: seed + 1)
         let upstream = Tensor.randomNormal(shape, generator: &generator)
         inputs.x.requiresGradient = true
         inputs.weight.requiresGradient = true
@@ -181,7 +191,7 @@ final class BatchNormalizationTests: XCTestCase {
         let statistics = channelStatistics(inputs.x)
         let expectedOutput = referenceNormalization(
             inputs.x, mean: statistics.mean, variance: statistics.variance, weight: inputs.weight, bias: inputs.bias)
-        assertClose(output.scalars, expectedOutput, absolute: 1e-5, relative: 1e-4, "output")
+        assertClose(output.scalars, expectedOutput, absolute: 1e-5, relative: 1e-4, "output", file: file, line: line)
 
         let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let count = Double(batch * height * width)
@@ -216,9 +226,9 @@ final class BatchNormalizationTests: XCTestCase {
                 }
             }
         }
-        assertClose(inputs.x.grad?.scalars ?? [], expectedInputGradient, absolute: 1e-5, relative: 1e-3, "input gradient")
-        assertClose(inputs.weight.grad?.scalars ?? [], expectedWeightGradient, absolute: 1e-3, relative: 1e-4, "weight gradient")
-        assertClose(inputs.bias.grad?.scalars ?? [], expectedBiasGradient, absolute: 1e-3, relative: 1e-4, "bias gradient")
+        assertClose(inputs.x.grad?.scalars ?? [], expectedInputGradient, absolute: 1e-5, relative: 1e-3, "input gradient", file: file, line: line)
+        assertClose(inputs.weight.grad?.scalars ?? [], expectedWeightGradient, absolute: 1e-3, relative: 1e-4, "weight gradient", file: file, line: line)
+        assertClose(inputs.bias.grad?.scalars ?? [], expectedBiasGradient, absolute: 1e-3, relative: 1e-4, "bias gradient", file: file, line: line)
     }
 
     /// Evaluation on the threaded path: dx = gamma / sqrt(running variance + epsilon) * dy.
