@@ -188,7 +188,7 @@ private func gatherPixels(_ x: Tensor, stride: Size2, outputSize: Size2) -> Tens
     }
 }
 
-/// The images per task when copying `valuesPerImage` values per image across threads, so that
+/// Returns the images per task when copying `valuesPerImage` values per image across threads, so that
 /// each task moves at least as many values as `parallelChunks` splits by default.
 private func imagesPerChunk(valuesPerImage: Int) -> Int {
     max(1, 32_768 / max(1, valuesPerImage))

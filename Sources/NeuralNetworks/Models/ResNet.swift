@@ -185,7 +185,7 @@ public final class ResNet: Module {
 }
 
 extension Module {
-    /// The batch-normalisation child registered under `name`.
+    /// Returns the batch-normalisation child registered under `name`.
     func normalization(_ name: String) -> BatchNorm2d {
         child(named: name) as! BatchNorm2d
     }
