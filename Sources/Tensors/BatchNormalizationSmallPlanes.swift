@@ -206,23 +206,14 @@ struct SmallPlaneKernels {
     ) {
         var index = 0
         while index + 8 <= count {
-            let values = SIMD8<Float>(loadingFrom: x + index)
-            var dy = SIMD8<Float>(loadingFrom: gradient + index)
-            if let maskFactors {
-                dy = BatchNormalizationKernels.masked(
-                    dy, x: values, factor: SIMD8<Float>(loadingFrom: maskFactors + index),
-                    offset: SIMD8<Float>(loadingFrom: maskOffsets + index))
-            }
+            let (values, dy) = Self.load(gradient, x, at: index, maskFactors: maskFactors, maskOffsets: maskOffsets)
             (SIMD8<Float>(loadingFrom: gradientSums + index) + dy).store(to: gradientSums + index)
             let weighted = dy * (values - SIMD8<Float>(loadingFrom: means + index))
             (SIMD8<Float>(loadingFrom: weightedSums + index) + weighted).store(to: weightedSums + index)
             index += 8
         }
         while index < count {
-            var dy = gradient[index]
-            if let maskFactors {
-                dy = BatchNormalizationKernels.masked(dy, x: x[index], map: (maskFactors[index], maskOffsets[index]))
-            }
+            let dy = Self.loadOne(gradient, x, at: index, maskFactors: maskFactors, maskOffsets: maskOffsets)
             gradientSums[index] += dy
             weightedSums[index] += dy * (x[index] - means[index])
             index += 1
@@ -239,13 +230,7 @@ struct SmallPlaneKernels {
     ) {
         var index = 0
         while index + 8 <= count {
-            let values = SIMD8<Float>(loadingFrom: x + index)
-            var dy = SIMD8<Float>(loadingFrom: gradient + index)
-            if let maskFactors {
-                dy = BatchNormalizationKernels.masked(
-                    dy, x: values, factor: SIMD8<Float>(loadingFrom: maskFactors + index),
-                    offset: SIMD8<Float>(loadingFrom: maskOffsets + index))
-            }
+            let (values, dy) = Self.load(gradient, x, at: index, maskFactors: maskFactors, maskOffsets: maskOffsets)
             let deviation = values - SIMD8<Float>(loadingFrom: means + index)
             let value = SIMD8<Float>(loadingFrom: factors + index)
                 * (dy - SIMD8<Float>(loadingFrom: gradientOffsets + index) - deviation * SIMD8<Float>(loadingFrom: deviationFactors + index))
@@ -253,12 +238,37 @@ struct SmallPlaneKernels {
             index += 8
         }
         while index < count {
-            var dy = gradient[index]
-            if let maskFactors {
-                dy = BatchNormalizationKernels.masked(dy, x: x[index], map: (maskFactors[index], maskOffsets[index]))
-            }
+            let dy = Self.loadOne(gradient, x, at: index, maskFactors: maskFactors, maskOffsets: maskOffsets)
             result[index] = factors[index] * (dy - gradientOffsets[index] - (x[index] - means[index]) * deviationFactors[index])
             index += 1
         }
+    }
+
+    /// Loads eight values of `x` from `index` and their output gradient, masked by the forward
+    /// pass's ReLU when `maskFactors` is given.
+    @inline(__always)
+    private static func load(
+        _ gradient: UnsafePointer<Float>, _ x: UnsafePointer<Float>, at index: Int,
+        maskFactors: UnsafePointer<Float>?, maskOffsets: UnsafePointer<Float>
+    ) -> (values: SIMD8<Float>, gradient: SIMD8<Float>) {
+        let values = SIMD8<Float>(loadingFrom: x + index)
+        let dy = SIMD8<Float>(loadingFrom: gradient + index)
+        guard let maskFactors else {
+            return (values, dy)
+        }
+        let mask = (SIMD8<Float>(loadingFrom: maskFactors + index), SIMD8<Float>(loadingFrom: maskOffsets + index))
+        return (values, BatchNormalizationKernels.masked(dy, x: values, factor: mask.0, offset: mask.1))
+    }
+
+    /// Loads the output gradient at `index`, masked as in `load`.
+    @inline(__always)
+    private static func loadOne(
+        _ gradient: UnsafePointer<Float>, _ x: UnsafePointer<Float>, at index: Int,
+        maskFactors: UnsafePointer<Float>?, maskOffsets: UnsafePointer<Float>
+    ) -> Float {
+        guard let maskFactors else {
+            return gradient[index]
+        }
+        return BatchNormalizationKernels.masked(gradient[index], x: x[index], map: (maskFactors[index], maskOffsets[index]))
     }
 }

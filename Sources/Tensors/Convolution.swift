@@ -152,21 +152,23 @@ private func gatherPixels(_ x: Tensor, stride: Size2, outputSize: Size2) -> Tens
     let source = x.storage.pointer
     let destination = result.storage.pointer
 
-    // Index of input element (n, c, pixel) in x, and of its row entry in the result.
-    func offsets(_ n: Int, _ channel: Int, _ pixel: Int) -> (input: Int, row: Int) {
-        let (row, column) = (pixel / outputSize.width, pixel % outputSize.width)
-        let input = ((n * channels + channel) * height + row * stride.height) * width + column * stride.width
-        return (input, (n * pixelCount + pixel) * channels + channel)
-    }
-    parallelChunks(batch, minimumChunk: imagesPerChunk(valuesPerImage: channels * pixelCount)) { images in
-        for n in images {
-            for channel in 0..<channels {
-                for pixel in 0..<pixelCount {
-                    let (input, row) = offsets(n, channel, pixel)
-                    destination[row] = source[input]
+    // Calls `body` with the index of every gathered element (n, c, pixel) in x and in the rows,
+    // with the images split across the kernel threads.
+    func forEachPixel(_ body: (_ input: Int, _ row: Int) -> Void) {
+        parallelChunks(batch, minimumChunk: imagesPerChunk(valuesPerImage: channels * pixelCount)) { images in
+            for n in images {
+                for channel in 0..<channels {
+                    for pixel in 0..<pixelCount {
+                        let (row, column) = (pixel / outputSize.width, pixel % outputSize.width)
+                        let input = ((n * channels + channel) * height + row * stride.height) * width + column * stride.width
+                        body(input, (n * pixelCount + pixel) * channels + channel)
+                    }
                 }
             }
         }
+    }
+    forEachPixel { input, row in
+        destination[row] = source[input]
     }
 
     let shape = x.shape
@@ -174,15 +176,8 @@ private func gatherPixels(_ x: Tensor, stride: Size2, outputSize: Size2) -> Tens
         let full = Tensor(zeros: shape)
         let values = gradient.storage.pointer
         let target = full.storage.pointer
-        parallelChunks(batch, minimumChunk: imagesPerChunk(valuesPerImage: channels * pixelCount)) { images in
-            for n in images {
-                for channel in 0..<channels {
-                    for pixel in 0..<pixelCount {
-                        let (input, row) = offsets(n, channel, pixel)
-                        target[input] = values[row]
-                    }
-                }
-            }
+        forEachPixel { input, row in
+            target[input] = values[row]
         }
         return [full]
     }
