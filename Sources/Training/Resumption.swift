@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNetworks
 
 /// Continuing a stopped run, or extending a finished one, from its `config.json` and checkpoint.
 public enum Resumption {
@@ -42,6 +43,12 @@ public enum Resumption {
         "--convolution-algorithm": { ($0.convolutionAlgorithm ?? .automatic).rawValue },
     ]
 
+    /// Model options that only one model family reads. Given for a run of another family they
+    /// were ignored when it started, so they are ignored on resume too.
+    static let familyOptions: [String: ModelSpecification.Family] = [
+        "--no-skip": .resnet, "--dropout": .vgg, "--depth": .mlp, "--width": .mlp, "--activation": .mlp,
+    ]
+
     /// Returns the stored configuration, with the options that may change on resume (`--epochs` upwards,
     /// `--checkpoint-every`, `--continue-on-nonfinite` and the diagnosis thresholds) taken from `given`.
     /// - Throws: `ConfigurationError` naming an option given with another value than the run's,
@@ -49,6 +56,9 @@ public enum Resumption {
     public static func merge(stored: TrainingConfiguration, given: TrainingConfiguration, givenOptions: Set<String>) throws -> TrainingConfiguration {
         for option in givenOptions.sorted() {
             guard let value = optionValues[option] else {
+                continue
+            }
+            if let family = familyOptions[option], family != stored.model.family {
                 continue
             }
             let storedValue = value(stored)

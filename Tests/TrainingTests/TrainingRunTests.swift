@@ -172,6 +172,26 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(try Resumption.merge(stored: stored, given: given, givenOptions: ["--epochs"]).epochs, 30)
     }
 
+    /// `config.json` keeps only the model family's own settings, so an MLP option given when
+    /// resuming a ResNet run is ignored, as it was when the run started; on an MLP run it counts.
+    func testResumeIgnoresOtherFamilysModelOptions() throws {
+        var stored = tinyConfiguration()
+        stored.model = ModelSpecification(name: "resnet18")
+        var given = stored
+        given.model.depth = 7
+        given.model.dropout = 0.1
+        XCTAssertNoThrow(try Resumption.merge(stored: stored, given: given, givenOptions: ["--depth", "--dropout"]))
+
+        given.model.skipConnections = false
+        XCTAssertThrowsError(try Resumption.merge(stored: stored, given: given, givenOptions: ["--no-skip"]))
+
+        stored.model = ModelSpecification(name: "mlp", depth: 3)
+        given.model = ModelSpecification(name: "mlp", depth: 7)
+        XCTAssertThrowsError(try Resumption.merge(stored: stored, given: given, givenOptions: ["--depth"])) { error in
+            XCTAssertEqual("\(error)", "--depth is 7 here but the run was started with 3; leave it out when resuming, or start a new run")
+        }
+    }
+
     func testConvolutionAlgorithmOptionApplied() throws {
         let saved = ConvolutionAlgorithm.current
         defer { ConvolutionAlgorithm.current = saved }

@@ -32,6 +32,71 @@ public struct ModelSpecification: Codable, Equatable, Sendable {
     }
 }
 
+extension ModelSpecification {
+    /// The kinds of model, each with its own settings besides the name and class count.
+    public enum Family: Sendable {
+        /// `dropout` applies.
+        case vgg
+        /// `skipConnections` applies.
+        case resnet
+        /// `depth`, `width` and `activation` apply.
+        case mlp
+        /// A name that `ModelCatalog` does not know.
+        case unknown
+    }
+
+    /// The family the model's name belongs to.
+    public var family: Family {
+        let lowercased = name.lowercased()
+        if lowercased == "mlp" {
+            return .mlp
+        }
+        if lowercased.hasPrefix("resnet") {
+            return .resnet
+        }
+        return lowercased.hasPrefix("vgg") ? .vgg : .unknown
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, numClasses, skipConnections, dropout, depth, width, activation, inputShape
+    }
+
+    /// Reads a specification; a missing field takes its default, as `init` gives it.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = ModelSpecification()
+        self.init(
+            name: try container.decode(String.self, forKey: .name),
+            numClasses: try container.decodeIfPresent(Int.self, forKey: .numClasses) ?? defaults.numClasses,
+            skipConnections: try container.decodeIfPresent(Bool.self, forKey: .skipConnections) ?? defaults.skipConnections,
+            dropout: try container.decodeIfPresent(Float.self, forKey: .dropout) ?? defaults.dropout,
+            depth: try container.decodeIfPresent(Int.self, forKey: .depth) ?? defaults.depth,
+            width: try container.decodeIfPresent(Int.self, forKey: .width) ?? defaults.width,
+            activation: try container.decodeIfPresent(Activation.self, forKey: .activation) ?? defaults.activation,
+            inputShape: try container.decodeIfPresent([Int].self, forKey: .inputShape) ?? defaults.inputShape)
+    }
+
+    /// Writes the fields that apply to the named model family, so that a ResNet run's
+    /// `config.json` does not show an MLP's depth and activation.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(numClasses, forKey: .numClasses)
+        if family == .resnet {
+            try container.encode(skipConnections, forKey: .skipConnections)
+        }
+        if family == .vgg {
+            try container.encode(dropout, forKey: .dropout)
+        }
+        if family == .mlp {
+            try container.encode(depth, forKey: .depth)
+            try container.encode(width, forKey: .width)
+            try container.encode(activation, forKey: .activation)
+        }
+        try container.encode(inputShape, forKey: .inputShape)
+    }
+}
+
 /// A model name or option that cannot be built.
 public struct ModelSpecificationError: Error, CustomStringConvertible {
     public var message: String
