@@ -47,7 +47,7 @@ public func writeAtomically(_ text: String, to url: URL) throws {
 /// `body` is rethrown.
 public func writeAtomically(to url: URL, _ body: (FileSink) throws -> Void) throws {
     let directory = url.deletingLastPathComponent().path
-    let temporaryPath = directory + "/." + url.lastPathComponent + ".tmp-"
+    let temporaryPath = directory + "/." + url.lastPathComponent + temporaryMarker
         + String(getpid()) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
 
     let sink = try FileSink(creatingExclusively: temporaryPath)
@@ -63,6 +63,30 @@ public func writeAtomically(to url: URL, _ body: (FileSink) throws -> Void) thro
     }
 
     synchronizeDirectory(atPath: directory)
+}
+
+/// What follows the file name in a temporary file's name, before the writer's process id.
+private let temporaryMarker = ".tmp-"
+
+/// Deletes the temporary files that `writeAtomically` left in `directory` when its process was
+/// killed mid-write, such as a checkpoint half written at a second Ctrl-C. Files of a process
+/// that is still running are kept. Returns the names deleted; a missing directory has none.
+@discardableResult
+public func removeAbandonedTemporaryFiles(in directory: URL) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    var removed: [String] = []
+    for name in names where name.hasPrefix(".") {
+        guard let marker = name.range(of: temporaryMarker, options: .backwards),
+              let writer = Int32(name[marker.upperBound...].prefix { $0 != "-" })
+        else {
+            continue
+        }
+        let writerIsRunning = writer == getpid() || kill(writer, 0) == 0 || errno == EPERM
+        if !writerIsRunning, unlink(directory.appendingPathComponent(name).path) == 0 {
+            removed.append(name)
+        }
+    }
+    return removed
 }
 
 /// An open file descriptor that writes whole buffers and reports failures as `FileOperationError`.

@@ -31,9 +31,12 @@ final class RunOutputs {
     }
 
     /// Writes `config.json` and opens the per-batch files. A resumed run keeps the rows of the
-    /// steps its checkpoint covers and drops any written after it.
+    /// steps its checkpoint covers and drops any written after it, and the half-written files of
+    /// a run that was killed are deleted.
     func start(resumingAt state: TrainingState) throws {
         try directory.create()
+        removeAbandonedTemporaryFiles(in: directory.url)
+        removeAbandonedTemporaryFiles(in: directory.checkpoint)
         try writeConfiguration()
         try truncateBatches(afterStep: state.step)
         batches = try CSVAppender(url: directory.batches, header: RunOutputs.batchHeader)

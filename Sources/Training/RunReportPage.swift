@@ -69,7 +69,9 @@ struct RunReportPage {
         if let learning = Diagnosis.learningFinding(epochs: results, classes: configuration.model.numClasses) {
             findings.insert(HTMLReport.Finding(severity: .warning, title: "Whole model", detail: learning), at: 0)
         }
-        if findings.isEmpty {
+        if results.isEmpty {
+            findings = [HTMLReport.Finding(severity: .info, title: "No diagnosis yet", detail: "The diagnosis reads finished epochs, and no epoch has finished.")]
+        } else if findings.isEmpty {
             findings.append(HTMLReport.Finding(severity: .info, title: "No layer crossed a threshold", detail: "Every probed layer's gradients stayed within the thresholds below."))
         }
         return findings

@@ -60,6 +60,9 @@ struct RunSummary {
         if let learning = Diagnosis.learningFinding(epochs: results, classes: configuration.model.numClasses) {
             findings.insert("- Whole model: \(learning)", at: 0)
         }
+        if results.isEmpty {
+            findings = ["- None yet: the diagnosis reads finished epochs, and no epoch has finished."]
+        }
         lines.append(contentsOf: findings.isEmpty ? ["- No layer crossed a threshold."] : findings)
         lines.append("")
         lines.append(thresholdsNote(configuration.thresholds))

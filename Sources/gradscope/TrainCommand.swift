@@ -101,7 +101,8 @@ struct TrainCommand: Command {
         case .finished:
             display.notice("done: \(directory.url.path) holds gradients.png, summary.md, report.html, epochs.csv and batches.csv")
         case .interrupted(let epoch, let step):
-            display.notice("interrupted at epoch \(epoch), step \(step); results so far are in \(directory.url.path). Continue with: gradscope train --resume \(directory.url.path)")
+            let resume = [invokedProgram, "train", "--resume", directory.url.path].map(shellQuoted).joined(separator: " ")
+            display.notice("interrupted at epoch \(epoch), step \(step); results so far are in \(directory.url.path). Continue with: \(resume)")
             throw CommandExit(code: 130)
         }
     }
@@ -154,6 +155,22 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
     configuration.thresholds.explodingRatio = try arguments.double("--exploding-ratio", range: 1...1e300) ?? configuration.thresholds.explodingRatio
     configuration.thresholds.stalledUpdateRatio = try arguments.double("--stalled-ratio", range: 0...1) ?? configuration.thresholds.stalledUpdateRatio
     configuration.thresholds.deadFraction = try arguments.double("--dead-fraction", range: 0...1) ?? configuration.thresholds.deadFraction
+}
+
+/// The program as the user typed it, such as `.build/release/gradscope`, so that a printed
+/// command can be pasted back; `gradscope` when it was found on the search path.
+var invokedProgram: String {
+    let typed = CommandLine.arguments.first ?? "gradscope"
+    return typed.contains("/") ? typed : "gradscope"
+}
+
+/// `text` as one shell word: unchanged when it has only safe characters, else in single quotes.
+func shellQuoted(_ text: String) -> String {
+    let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "/._-+=:,@%"))
+    if !text.isEmpty, text.unicodeScalars.allSatisfy(safe.contains) {
+        return text
+    }
+    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 extension ParsedArguments {

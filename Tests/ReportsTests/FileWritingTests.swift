@@ -30,6 +30,28 @@ final class AtomicWriteTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["summary.md"])
     }
 
+    /// A process killed mid-write leaves its temporary file; the next run deletes it, but not
+    /// the file of a writer that is still running or files of other names.
+    func testAbandonedTemporaryFilesAreRemoved() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+
+        let abandoned = ".model-13.safetensors.tmp-\(finished.processIdentifier)-cd30bbe0"
+        let ours = ".epochs.csv.tmp-\(getpid())-12ab"
+        for name in [abandoned, ours, ".hidden", "model-13.safetensors"] {
+            try writeAtomically("x", to: directory.appendingPathComponent(name))
+        }
+
+        XCTAssertEqual(removeAbandonedTemporaryFiles(in: directory), [abandoned])
+        XCTAssertEqual(
+            Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)),
+            [ours, ".hidden", "model-13.safetensors"])
+        XCTAssertEqual(removeAbandonedTemporaryFiles(in: directory.appendingPathComponent("missing")), [])
+    }
+
     func testFailingBodyKeepsOldFile() throws {
         let directory = try makeTemporaryDirectory(self)
         let url = directory.appendingPathComponent("epochs.csv")

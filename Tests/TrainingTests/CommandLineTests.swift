@@ -145,7 +145,9 @@ final class CommandLineTests: XCTestCase {
     func testInterruptWritesResultsAndExplainsResume() throws {
         let result = try gradscope(["train", "--epochs", "500", "--out", "stopped"] + tinyRun, interruptAfter: "epoch 1/500")
         XCTAssertEqual(result.status, 130, result.error)
-        XCTAssertTrue(result.error.contains("Continue with: gradscope train --resume"), result.error)
+        // The command names the program as it was started, so that it can be pasted back.
+        let resume = "Continue with: \(Self.executable.path) train --resume \(scratch.appendingPathComponent("stopped").path)"
+        XCTAssertTrue(result.error.contains(resume), result.error)
         let batches = try String(contentsOf: scratch.appendingPathComponent("stopped/batches.csv"), encoding: .utf8)
         XCTAssertGreaterThan(batches.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count, 1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("stopped/checkpoint/state.json").path))

@@ -3,7 +3,7 @@ import NeuralNetworks
 import Probes
 import Reports
 import Tensors
-import Training
+@testable import Training
 import XCTest
 
 /// Small runs of the whole training loop on the built-in synthetic images, checking the files a
@@ -170,6 +170,15 @@ final class TrainingRunTests: XCTestCase {
         }
         given.epochs = 30
         XCTAssertEqual(try Resumption.merge(stored: stored, given: given, givenOptions: ["--epochs"]).epochs, 30)
+    }
+
+    /// A run stopped inside its first epoch has nothing to diagnose, and says so instead of
+    /// reporting that no layer crossed a threshold.
+    func testSummaryWithoutFinishedEpochMakesNoClaim() {
+        let summary = RunSummary(
+            configuration: tinyConfiguration(), results: [], diagnoses: [], forwardOrder: [], dataOrigin: "synthetic").markdown()
+        XCTAssertTrue(summary.contains("- None yet: the diagnosis reads finished epochs, and no epoch has finished."), summary)
+        XCTAssertFalse(summary.contains("No layer crossed a threshold"), summary)
     }
 
     /// `config.json` keeps only the model family's own settings, so an MLP option given when
