@@ -96,7 +96,7 @@ public enum ProbeSelection {
                     throw ProbeSelectionError(message: "--probe '\(request)' has an invalid name; names must be non-empty and contain no commas")
                 }
                 guard let module = model.module(at: path) else {
-                    let nearest = nearestPaths(to: path, among: model.namedModules().map(\.path).filter { !$0.isEmpty })
+                    let nearest = nearestPaths(to: path, among: layers.map(\.path))
                     throw ProbeSelectionError(message: "--probe: the model has no layer '\(parts[0])'; nearest valid paths: \(nearest.joined(separator: ", ")) (see `gradscope inspect` for all)")
                 }
                 guard module.children.isEmpty else {

@@ -33,4 +33,17 @@ final class ProbeSelectionTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("needs a VGG model"), "\(error)")
         }
     }
+
+    /// The suggestions for an unknown path are layers that can be probed, never containers.
+    func testUnknownPathSuggestsOnlyLayers() throws {
+        var generator = RandomGenerator(seed: 1)
+        let model = try ModelCatalog.makeModel(ModelSpecification(name: "resnet18", numClasses: 10), generator: &generator)
+        XCTAssertThrowsError(try ProbeSelection.resolve(["layer1.0.downsample"], in: model)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("nearest valid paths: "), message)
+            XCTAssertTrue(message.contains("layer2.0.downsample.0"), message)
+            XCTAssertFalse(message.contains("layer2.0.downsample,"), message)
+            XCTAssertFalse(message.hasSuffix("layer2.0.downsample (see `gradscope inspect` for all)"), message)
+        }
+    }
 }
