@@ -65,7 +65,7 @@ public func writeAtomically(to url: URL, _ body: (FileSink) throws -> Void) thro
     synchronizeDirectory(atPath: directory)
 }
 
-/// What follows the file name in a temporary file's name, before the writer's process id.
+/// The text between the file name and the writer's process id in a temporary file's name.
 private let temporaryMarker = ".tmp-"
 
 /// Deletes the temporary files that `writeAtomically` left in `directory` when its process was

@@ -45,6 +45,9 @@ struct ChartColor {
     static let minorGrid = ChartColor(hex: 0xEFEFEF)
     static let white = ChartColor(hex: 0xFFFFFF)
     static let missing = ChartColor(hex: 0xD4D4D4)
+    /// A heatmap cell whose value is exactly 0, which a log colour scale cannot show: a red that
+    /// no viridis colour comes near.
+    static let exactZero = ChartColor(hex: 0xD62728)
 }
 
 /// A rectangle in points, y growing downwards as in Cairo.

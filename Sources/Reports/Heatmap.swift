@@ -140,6 +140,9 @@ extension Heatmap: DrawableChart {
     }
 
     private func color(for value: Double, range: (minimum: Double, maximum: Double)?) -> ChartColor {
+        if value == 0 {
+            return .exactZero
+        }
         guard let range, value > 0, value.isFinite else {
             return .missing
         }
@@ -242,12 +245,18 @@ extension Heatmap: DrawableChart {
             valueLabel, at: bar.maxX + 14 + labelWidth, bar.y + bar.height / 2, size: Self.labelSize,
             color: .secondaryText, horizontal: .center, vertical: .top, angle: -Double.pi / 2)
 
-        if values.joined().contains(where: { !($0 > 0 && $0.isFinite) }) {
-            let swatch = ChartRect(x: bar.x, y: bar.maxY + 12, width: bar.width, height: 10)
-            canvas.fill(swatch, color: .missing)
+        // Exactly 0 (all units dead) has its own colour, apart from cells without a value.
+        var swatchTop = bar.maxY + 12
+        for (color, label, isShown) in [
+            (ChartColor.exactZero, "exactly 0", values.joined().contains(0)),
+            (ChartColor.missing, "no value", values.joined().contains { $0 != 0 && !($0 > 0 && $0.isFinite) }),
+        ] where isShown {
+            let swatch = ChartRect(x: bar.x, y: swatchTop, width: bar.width, height: 10)
+            canvas.fill(swatch, color: color)
             canvas.draw(
-                "no value", at: swatch.maxX + 6, swatch.y + 5, size: Self.labelSize - 1,
-                color: .secondaryText, vertical: .middle)
+                label, at: swatch.maxX + 6, swatch.y + 5, size: Self.labelSize - 1, color: .secondaryText,
+                vertical: .middle)
+            swatchTop += 16
         }
     }
 }

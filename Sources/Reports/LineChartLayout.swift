@@ -87,6 +87,10 @@ struct LineChartLayout {
 
     /// Per series, runs of consecutive plottable points in data coordinates.
     var runs: [[[(x: Double, y: Double)]]] = []
+    /// Per series, the x of every point whose y is exactly 0 on a log axis, where it cannot be
+    /// placed. They are marked on the bottom edge instead: a gradient of exactly zero (every
+    /// unit dead) is the worst reading, and must not look like missing data.
+    var zeroXs: [[Double]] = []
     var hasData = false
 
     var plot = ChartRect(x: 0, y: 0, width: 1, height: 1)
@@ -163,7 +167,10 @@ struct LineChartLayout {
             }
             return seriesRuns
         }
-        hasData = runs.contains { !$0.isEmpty }
+        zeroXs = chart.series.map { series in
+            chart.logScaleY ? series.points.filter { $0.x.isFinite && $0.y == 0 }.map(\.x) : []
+        }
+        hasData = runs.contains { !$0.isEmpty } || zeroXs.contains { !$0.isEmpty }
     }
 
     private var plottedPoints: [(x: Double, y: Double)] {
@@ -254,7 +261,7 @@ struct LineChartLayout {
             return computeCategoryAxis(labels)
         }
 
-        let values = plottedPoints.map(\.x)
+        let values = plottedPoints.map(\.x) + zeroXs.joined()
         let integerStep = !values.isEmpty && values.allSatisfy { $0 == $0.rounded() }
         var lower = values.min() ?? 0
         var upper = values.max() ?? 1
@@ -371,6 +378,18 @@ struct LineChartLayout {
             for (index, seriesRuns) in runs.enumerated() {
                 drawMarkers(of: seriesRuns, style: seriesStyle(index))
             }
+            for (index, xs) in zeroXs.enumerated() {
+                for x in xs {
+                    canvas.marker(
+                        seriesStyle(index).marker, at: screenX(x), plot.maxY, radius: Self.markerRadius,
+                        color: seriesStyle(index).color)
+                }
+            }
+        }
+        if zeroXs.contains(where: { !$0.isEmpty }) {
+            canvas.draw(
+                "markers on the bottom edge: exactly 0", at: plot.maxX - 6, plot.maxY - 6, size: Self.tickSize,
+                color: .secondaryText, horizontal: .right, vertical: .bottom)
         }
     }
 

@@ -158,13 +158,14 @@ func applyTrainingOptions(_ arguments: ParsedArguments, to configuration: inout 
 }
 
 /// The program as the user typed it, such as `.build/release/gradscope`, so that a printed
-/// command can be pasted back; `gradscope` when it was found on the search path.
+/// command can be pasted back. It is `gradscope` when the shell found it on the search path.
 var invokedProgram: String {
     let typed = CommandLine.arguments.first ?? "gradscope"
     return typed.contains("/") ? typed : "gradscope"
 }
 
-/// `text` as one shell word: unchanged when it has only safe characters, else in single quotes.
+/// Returns `text` as one shell word: unchanged when it has only safe characters, else in single
+/// quotes.
 func shellQuoted(_ text: String) -> String {
     let safe = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "/._-+=:,@%"))
     if !text.isEmpty, text.unicodeScalars.allSatisfy(safe.contains) {

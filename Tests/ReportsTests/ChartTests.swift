@@ -157,6 +157,24 @@ final class ChartPixelTests: XCTestCase {
         XCTAssertEqual(layout.yUpper, 1e-2)
     }
 
+    /// A value of exactly 0 cannot sit on a log axis. It is marked on the bottom edge, so that a
+    /// layer whose gradient died does not look like one without data, even when every later
+    /// value is zero.
+    func testLogAxisMarksExactZeroOnBottomEdge() {
+        let points: [(x: Double, y: Double)] = [(1, 2e-3), (2, 1e-3), (3, 0), (4, 0)]
+        let chart = LineChart(
+            title: "", xLabel: "x", yLabel: "y", series: [Series(name: "dead", points: points)], logScaleY: true)
+
+        let (image, layout) = chart.renderWithLayout()
+
+        XCTAssertEqual(layout.zeroXs.first, [3, 4])
+        XCTAssertGreaterThanOrEqual(layout.xUpper, 4, "the x axis covers the zero points")
+        for x in [3.0, 4.0] {
+            XCTAssertEqual(image.pixel(atPoint: layout.screenX(x), layout.plot.maxY - 2), firstSeriesColor, "no marker at x = \(x)")
+        }
+        XCTAssertNotEqual(image.pixel(atPoint: layout.screenX(2.5), layout.plot.maxY - 2), firstSeriesColor, "no line runs to the zeros")
+    }
+
     func testLogAxisMapsDecadesEvenly() {
         let chart = LineChart(
             title: "Decades", xLabel: "x", yLabel: "y",
