@@ -238,7 +238,9 @@ public struct RunComparison {
     private func describe(_ run: RunRecord) -> String {
         let model = run.configuration.model.name + (run.configuration.model.skipConnections ? "" : " (no skip)")
         let kind = run.gradientMeans.isEmpty && run.profile != nil ? "profile of \(run.profile!.batches) batches" : "\(run.gradientMeans.values.first?.count ?? 0) epochs"
-        var text = "\(model), \(kind), \(run.configuration.optimizer.rawValue) lr \(run.configuration.learningRate)"
+        // A profile takes no optimizer step, so its optimizer settings say nothing.
+        let optimizer = run.profile != nil && run.gradientMeans.isEmpty ? "" : ", \(run.configuration.optimizer.rawValue) lr \(run.configuration.learningRate)"
+        var text = "\(model), \(kind)\(optimizer)"
         if let accuracy = run.testAccuracy.last.flatMap({ $0 }) {
             text += ", test accuracy \(String(format: "%.1f%%", accuracy * 100))"
         }
@@ -263,6 +265,7 @@ public struct RunComparison {
                 if let a = first.profile?.firstToLastRatio, let b = other.profile?.firstToLastRatio {
                     let change = b < a ? "the first layer receives \(Diagnosis.format(a / b))× less gradient, relative to the last, in \(other.label)" : "the first layer receives \(Diagnosis.format(b / a))× more gradient, relative to the last, in \(other.label)"
                     lines.append("Depth profile, first-layer over last-layer gradient RMS: \(first.label) \(Diagnosis.format(a)), \(other.label) \(Diagnosis.format(b)); \(change).")
+                    lines.append("Towards the input, the gradient \(trend(a, first)) in \(first.label) and \(trend(b, other)) in \(other.label).")
                 }
                 var differing: [(probe: String, ratio: Double)] = []
                 for probe in sharedProbes {
@@ -285,6 +288,18 @@ public struct RunComparison {
             lines.append("The shared probes differ by less than a factor of 3 between the runs.")
         }
         return lines
+    }
+
+    /// Names what a first-over-last gradient ratio means, against the run's own thresholds.
+    private func trend(_ ratio: Double, _ run: RunRecord) -> String {
+        let thresholds = run.configuration.thresholds
+        if ratio >= thresholds.explodingRatio {
+            return "explodes (grows \(Diagnosis.format(ratio))×, beyond the \(Diagnosis.format(thresholds.explodingRatio))× threshold)"
+        }
+        if ratio <= thresholds.vanishingRatio {
+            return "vanishes (falls to \(Diagnosis.format(ratio))×, below the \(Diagnosis.format(thresholds.vanishingRatio))× threshold)"
+        }
+        return ratio >= 1 ? "grows \(Diagnosis.format(ratio))×, within the thresholds" : "falls to \(Diagnosis.format(ratio))×, within the thresholds"
     }
 
     /// First shared probe's last-epoch RMS over the last shared probe's, in forward order.

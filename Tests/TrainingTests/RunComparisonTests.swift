@@ -45,6 +45,34 @@ final class RunComparisonTests: XCTestCase {
         XCTAssertTrue(markdown.contains("named lacks the layers layers.2"), markdown)
     }
 
+    private func profile(_ name: String, depth: Int, activation: Activation) throws -> URL {
+        var configuration = ProfileConfiguration()
+        configuration.training.model = ModelSpecification(name: "mlp", numClasses: 10, depth: depth, width: 16, activation: activation)
+        configuration.training.syntheticTrainCount = 32
+        configuration.training.syntheticTestCount = 16
+        configuration.training.batchSize = 16
+        configuration.batches = 2
+        let directory = RunDirectory(url: scratch.appendingPathComponent(name))
+        _ = try Profiler.run(configuration, directory: directory, observer: nil)
+        return directory.url
+    }
+
+    /// The written reading names vanishing against the run's threshold, and a profile's
+    /// description leaves out the optimizer it never stepped.
+    func testProfileComparisonNamesVanishing() throws {
+        let deep = try profile("deep-sigmoid", depth: 10, activation: .sigmoid)
+        let shallow = try profile("shallow-relu", depth: 2, activation: .relu)
+        let comparison = RunComparison(runs: [try RunRecord(directory: deep), try RunRecord(directory: shallow)])
+
+        let readings = comparison.readings().joined(separator: "\n")
+        XCTAssertTrue(readings.contains("Towards the input, the gradient vanishes (falls to "), readings)
+        XCTAssertTrue(readings.contains("below the 0.01× threshold) in deep-sigmoid"), readings)
+        XCTAssertTrue(readings.contains("within the thresholds in shallow-relu."), readings)
+
+        let markdown = try comparison.write(to: RunDirectory(url: scratch.appendingPathComponent("comparison")))
+        XCTAssertFalse(markdown.contains(" lr "), markdown)
+    }
+
     func testMergedOrderPlacesExtraLayersAfterPredecessor() {
         let withShortcut = ["conv1", "layer1.0.conv1", "layer1.0.conv3", "layer1.0.downsample.0", "layer1.1.conv1", "fc"]
         let plain = ["conv1", "layer1.0.conv1", "layer1.0.conv3", "layer1.1.conv1", "fc"]
