@@ -238,7 +238,7 @@ public struct RunComparison {
     private func describe(_ run: RunRecord) -> String {
         let model = run.configuration.model.name + (run.configuration.model.skipConnections ? "" : " (no skip)")
         let kind = run.gradientMeans.isEmpty && run.profile != nil ? "profile of \(run.profile!.batches) batches" : "\(run.gradientMeans.values.first?.count ?? 0) epochs"
-        // A profile takes no optimizer step, so its optimizer settings say nothing.
+        // A profile takes no optimizer step, so its optimizer settings are left out.
         let optimizer = run.profile != nil && run.gradientMeans.isEmpty ? "" : ", \(run.configuration.optimizer.rawValue) lr \(run.configuration.learningRate)"
         var text = "\(model), \(kind)\(optimizer)"
         if let accuracy = run.testAccuracy.last.flatMap({ $0 }) {

@@ -20,7 +20,10 @@ struct TrainingData {
             trainCount: configuration.syntheticTrainCount, testCount: configuration.syntheticTestCount,
             imageSize: ImageSize(32), seed: configuration.seed)
         if path == nil {
-            notices.append("no --data given: using the built-in synthetic images (\(synthetic.trainCount) train, \(synthetic.testCount) test, 10 classes, 32x32)")
+            // The counts are those the run uses, after --limit-train and --limit-test.
+            let trainCount = min(synthetic.trainCount, configuration.limitTrain ?? .max)
+            let testCount = min(synthetic.testCount, configuration.limitTest ?? .max)
+            notices.append("no --data given: using the built-in synthetic images (\(trainCount) train, \(testCount) test, 10 classes, 32x32)")
         }
 
         let train = try openDataset(at: path, split: .train, synthetic: synthetic)

@@ -142,6 +142,12 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(again.error.contains("already contains a run"), again.error)
     }
 
+    func testSyntheticDataNoticeCountsLimitedImages() throws {
+        let result = try gradscope(["train", "--epochs", "1", "--out", "limited", "--limit-train", "20", "--limit-test", "5"] + tinyRun)
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.error.contains("using the built-in synthetic images (20 train, 5 test, 10 classes, 32x32)"), result.error)
+    }
+
     func testInterruptWritesResultsAndExplainsResume() throws {
         let result = try gradscope(["train", "--epochs", "500", "--out", "stopped"] + tinyRun, interruptAfter: "epoch 1/500")
         XCTAssertEqual(result.status, 130, result.error)
