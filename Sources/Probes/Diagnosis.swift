@@ -41,7 +41,7 @@ public struct LayerDiagnosis: Codable, Equatable, Sendable {
     public var trendPerEpoch: Double?
     /// Last-epoch mean `grad_output_rms` over the output-side layer's.
     public var ratioToOutput: Double?
-    /// A short reading such as "high and stable" or "gradually vanishing".
+    /// A short reading such as "high and stable", "low, falling over epochs" or "dead".
     public var reading: String
     /// Every finding with its threshold and reason, one line each.
     public var findings: [String]
@@ -112,7 +112,9 @@ public enum Diagnosis {
                 probe: probe, path: lastSummary.path,
                 firstEpochMean: means.first ?? .nan, lastEpochMean: means.last ?? .nan,
                 trendPerEpoch: trend, ratioToOutput: ratio,
-                reading: reading(ratio: ratio, trend: trend, isReference: probe == forwardOrder.last, thresholds: thresholds, nonfinite: severity == .error),
+                reading: reading(
+                    ratio: ratio, trend: trend, isReference: probe == forwardOrder.last, thresholds: thresholds,
+                    nonfinite: severity == .error, dead: means.last == 0 || (lastSummary[.zeroFraction]?.mean ?? 0) > thresholds.deadFraction),
                 findings: findings, findingSeverities: findingSeverities, severity: severity)
         }
     }
@@ -133,9 +135,17 @@ public enum Diagnosis {
     }
 
     /// Writes a few words for the summary table: level against the output side, then the trend.
-    static func reading(ratio: Double?, trend: Double?, isReference: Bool, thresholds: DiagnosisThresholds, nonfinite: Bool) -> String {
+    /// A layer whose last epoch had no gradient, or nearly only zeros, reads "dead", whatever its
+    /// level: its units stopped passing gradient, which is not the same as a small gradient.
+    static func reading(
+        ratio: Double?, trend: Double?, isReference: Bool, thresholds: DiagnosisThresholds, nonfinite: Bool,
+        dead: Bool = false
+    ) -> String {
         if nonfinite {
             return "non-finite (diverged)"
+        }
+        if dead {
+            return "dead"
         }
         let level: String
         if isReference {
@@ -159,10 +169,10 @@ public enum Diagnosis {
             return level
         }
         if trend < -thresholds.trendPerEpoch {
-            return "\(level), gradually vanishing"
+            return "\(level), falling over epochs"
         }
         if trend > thresholds.trendPerEpoch {
-            return "\(level), gradually growing"
+            return "\(level), rising over epochs"
         }
         return "\(level) and stable"
     }
