@@ -88,7 +88,9 @@ public enum Diagnosis {
                 flag(.error, "non-finite gradients: up to \(Int(nonfinite)) NaN or infinite values in a batch (threshold: any)")
             }
             if let ratio, probe != forwardOrder.last {
-                if ratio < thresholds.vanishingRatio {
+                if ratio == 0 {
+                    flag(.warning, "no gradient: the last epoch's gradient is exactly zero, so the layer no longer learns")
+                } else if ratio < thresholds.vanishingRatio {
                     flag(.warning, "vanishing: gradient RMS is \(format(ratio))× the output-side layer's (threshold \(format(thresholds.vanishingRatio))×)")
                 } else if ratio > thresholds.explodingRatio {
                     flag(.warning, "exploding: gradient RMS is \(format(ratio))× the output-side layer's (threshold \(format(thresholds.explodingRatio))×)")
