@@ -137,8 +137,8 @@ public enum Diagnosis {
     }
 
     /// Writes a few words for the summary table: level against the output side, then the trend.
-    /// A layer whose last epoch had no gradient, or nearly only zeros, reads "dead", whatever its
-    /// level: its units stopped passing gradient, which is not the same as a small gradient.
+    /// Returns "dead" for a layer whose last epoch had no gradient or nearly only zeros, whatever
+    /// its level, because units that pass no gradient differ from a small gradient.
     static func reading(
         ratio: Double?, trend: Double?, isReference: Bool, thresholds: DiagnosisThresholds, nonfinite: Bool,
         dead: Bool = false

@@ -51,11 +51,7 @@ struct BatchNormalizationKernels {
             let map = affineMap(channel: channel, scale: scale, shift: shift, mean: mean, variance: variance)
             for image in 0..<batch {
                 let start = image * channels * planeSize
-                if appliesReLU {
-                    affine(input + start, result + start, count: planeSize, map: map, clampsAtZero: true)
-                } else {
-                    affine(input + start, result + start, count: planeSize, map: map, clampsAtZero: false)
-                }
+                affine(input + start, result + start, count: planeSize, map: map, clampsAtZero: appliesReLU)
             }
         }
     }
@@ -228,8 +224,8 @@ struct BatchNormalizationKernels {
         }
     }
 
-    /// `gradient` where `x * factor + offset` is positive, else zero: a ReLU's backward pass on
-    /// values the forward pass computed with the same expression.
+    /// Returns `gradient` where `x * factor + offset` is positive and zero elsewhere: a ReLU's
+    /// backward pass on values that the forward pass computed with the same expression.
     @inline(__always)
     static func masked(
         _ gradient: SIMD8<Float>, x: SIMD8<Float>, factor: SIMD8<Float>, offset: SIMD8<Float>
@@ -242,8 +238,8 @@ struct BatchNormalizationKernels {
         RectifierGradient()(gradient, x * map.factor + map.offset)
     }
 
-    /// sum(dy) and sum(dy * (x - mean)) over one plane, with dy masked as in `backward` when
-    /// `mask` is the forward pass's affine map.
+    /// Returns sum(dy) and sum(dy * (x - mean)) over one plane, with dy masked as in `backward`
+    /// when `mask` is the forward pass's affine map.
     private func gradientSums(
         _ gradient: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int, mean: Float,
         mask: (factor: Float, offset: Float)?
@@ -275,8 +271,8 @@ struct BatchNormalizationKernels {
         return (gradientTotal, weightedTotal)
     }
 
-    /// dx = factor * (dy - gradientOffset - (x - mean) * deviationFactor), with dy masked as in
-    /// `backward` when `mask` is the forward pass's affine map.
+    /// Writes dx = factor * (dy - gradientOffset - (x - mean) * deviationFactor) for one plane, with
+    /// dy masked as in `backward` when `mask` is the forward pass's affine map.
     private func inputGradientPlane(
         _ gradient: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ result: UnsafeMutablePointer<Float>,
         count: Int, mean: Float, factor: Float, gradientOffset: Float, deviationFactor: Float,

@@ -4,9 +4,9 @@
 /// Image `n` is one contiguous row of `C * P` values (`P = H * W`), in which channel `c` owns the
 /// columns `c * P ..< (c + 1) * P`. These kernels run their vector loops along the rows, over a
 /// range of channels per thread, accumulate down the `N` rows per column, and only then add up
-/// each channel's `P` columns. Per channel, planes of 1 or 4 values left the vector loops of
-/// `BatchNormalizationKernels` on their scalar tails, at 5 to 7 ns a value; here they take 0.3
-/// to 0.8 ns.
+/// each channel's `P` columns. Planes of 1 or 4 values left the per-channel vector loops of
+/// `BatchNormalizationKernels` on their scalar tails, at 5 to 7 ns a value. Here they take 0.3 to
+/// 0.8 ns.
 struct SmallPlaneKernels {
     private let kernels: BatchNormalizationKernels
 
@@ -82,7 +82,7 @@ struct SmallPlaneKernels {
                 }
                 spread(channels, into: means) { mean[$0] }
 
-                // Column sums of dy and of dy * (x - mean), then each channel's totals.
+                // The column sums of dy and of dy * (x - mean), then each channel's totals.
                 for column in 0..<width {
                     first[column] = 0
                     second[column] = 0
@@ -220,8 +220,8 @@ struct SmallPlaneKernels {
         }
     }
 
-    /// dx = factor * (dy - gradientOffset - (x - mean) * deviationFactor) along one row, per
-    /// column, with dy masked as in `accumulateGradientSums`.
+    /// Writes dx = factor * (dy - gradientOffset - (x - mean) * deviationFactor) along one row,
+    /// with per-column coefficients and dy masked as in `accumulateGradientSums`.
     private func inputGradientRow(
         _ gradient: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ result: UnsafeMutablePointer<Float>,
         means: UnsafePointer<Float>, maskFactors: UnsafePointer<Float>?, maskOffsets: UnsafePointer<Float>,
@@ -232,9 +232,10 @@ struct SmallPlaneKernels {
         while index + 8 <= count {
             let (values, dy) = Self.load(gradient, x, at: index, maskFactors: maskFactors, maskOffsets: maskOffsets)
             let deviation = values - SIMD8<Float>(loadingFrom: means + index)
-            let value = SIMD8<Float>(loadingFrom: factors + index)
-                * (dy - SIMD8<Float>(loadingFrom: gradientOffsets + index) - deviation * SIMD8<Float>(loadingFrom: deviationFactors + index))
-            value.store(to: result + index)
+            let factor = SIMD8<Float>(loadingFrom: factors + index)
+            let gradientOffset = SIMD8<Float>(loadingFrom: gradientOffsets + index)
+            let deviationFactor = SIMD8<Float>(loadingFrom: deviationFactors + index)
+            (factor * (dy - gradientOffset - deviation * deviationFactor)).store(to: result + index)
             index += 8
         }
         while index < count {

@@ -21,7 +21,7 @@ extension Tensor {
     /// Applies `function` to every element into a new tensor.
     ///
     /// The function is a generic parameter, not a closure, so each use is compiled into its own
-    /// vector loop: with a closure every element cost an indirect call.
+    /// vector loop. With a closure, every element cost an indirect call.
     func mapElements<Function: UnaryElementFunction>(_ function: Function) -> Tensor {
         let result = Tensor.uninitialized(shape)
         let source = storage.pointer

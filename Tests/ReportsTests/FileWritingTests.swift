@@ -30,8 +30,8 @@ final class AtomicWriteTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["summary.md"])
     }
 
-    /// A process killed mid-write leaves its temporary file; the next run deletes it, but not
-    /// the file of a writer that is still running or files of other names.
+    /// A process killed mid-write leaves its temporary file, which the next run deletes. Files
+    /// of a writer that is still running, and files of other names, stay.
     func testAbandonedTemporaryFilesAreRemoved() throws {
         let directory = try makeTemporaryDirectory(self)
         let finished = Process()

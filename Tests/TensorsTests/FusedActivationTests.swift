@@ -91,7 +91,8 @@ final class FusedActivationTests: XCTestCase {
         let fused = run(fused: true)
         XCTAssertEqual(fused, run(fused: false))
         XCTAssertEqual(fused[1], fused[2], "both inputs of a sum get the same gradient")
-        XCTAssertTrue(fused[0].contains(0) && fused[0].contains { $0 > 0 })
+        XCTAssertTrue(fused[0].contains(0), "the ReLU cut some sums")
+        XCTAssertTrue(fused[0].contains { $0 > 0 }, "the ReLU passed some sums")
     }
 
     /// relu keeps NaN, so that a diverging run is still seen as non-finite, and its gradient is

@@ -172,8 +172,8 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(try Resumption.merge(stored: stored, given: given, givenOptions: ["--epochs"]).epochs, 30)
     }
 
-    /// A run stopped inside its first epoch has nothing to diagnose, and says so instead of
-    /// reporting that no layer crossed a threshold.
+    /// A run stopped inside its first epoch has nothing to diagnose. The summary states that
+    /// instead of reporting that no layer crossed a threshold.
     func testSummaryWithoutFinishedEpochMakesNoClaim() {
         let summary = RunSummary(
             configuration: tinyConfiguration(), results: [], diagnoses: [], forwardOrder: [], dataOrigin: "synthetic").markdown()
@@ -181,8 +181,8 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertFalse(summary.contains("No layer crossed a threshold"), summary)
     }
 
-    /// `config.json` keeps only the model family's own settings, so an MLP option given when
-    /// resuming a ResNet run is ignored, as it was when the run started; on an MLP run it counts.
+    /// `config.json` keeps only the model family's own settings. So an MLP option given when
+    /// resuming a ResNet run is ignored, as it was when the run started. On an MLP run it counts.
     func testResumeIgnoresOtherFamilysModelOptions() throws {
         var stored = tinyConfiguration()
         stored.model = ModelSpecification(name: "resnet18")
