@@ -299,7 +299,7 @@ public struct RunComparison {
         if ratio <= thresholds.vanishingRatio {
             return "vanishes (falls to \(Diagnosis.format(ratio))×, below the \(Diagnosis.format(thresholds.vanishingRatio))× threshold)"
         }
-        return ratio >= 1 ? "grows \(Diagnosis.format(ratio))×, within the thresholds" : "falls to \(Diagnosis.format(ratio))×, within the thresholds"
+        return ratio >= 1 ? "grows \(Diagnosis.format(ratio))× (within the thresholds)" : "falls to \(Diagnosis.format(ratio))× (within the thresholds)"
     }
 
     /// First shared probe's last-epoch RMS over the last shared probe's, in forward order.

@@ -67,7 +67,7 @@ final class RunComparisonTests: XCTestCase {
         let readings = comparison.readings().joined(separator: "\n")
         XCTAssertTrue(readings.contains("Towards the input, the gradient vanishes (falls to "), readings)
         XCTAssertTrue(readings.contains("below the 0.01× threshold) in deep-sigmoid"), readings)
-        XCTAssertTrue(readings.contains("within the thresholds in shallow-relu."), readings)
+        XCTAssertTrue(readings.contains("(within the thresholds) in shallow-relu."), readings)
 
         let markdown = try comparison.write(to: RunDirectory(url: scratch.appendingPathComponent("comparison")))
         XCTAssertFalse(markdown.contains(" lr "), markdown)
