@@ -118,6 +118,69 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// Gradients of about 1e-20 have subnormal squares. An untracked parameter's update runs
+    /// with subnormals flushed, a tracked one's does not: the weights must agree bit for bit
+    /// with each other and with the update rule, while only the tracked second moment keeps the
+    /// subnormal values.
+    func testFlushedSubnormalsLeaveTheWeightsUnchanged() {
+        let count = 40_003  // two chunks and a scalar tail
+        var generator = RandomGenerator(seed: 11)
+        let start = Tensor.randomNormal([count], generator: &generator).scalars
+        let gradients = (0..<3).map { _ in Tensor.randomNormal([count], generator: &generator).scalars.map { $0 * 1e-20 } }
+
+        let (flushed, exact, adam) = Self.stepTwins(start: start, gradients: gradients, epsilon: 1e-8)
+        var p = start.map(Double.init)
+        var m = [Double](repeating: 0, count: count)
+        var v = [Double](repeating: 0, count: count)
+        for (index, gradient) in gradients.enumerated() {
+            let t = Double(index + 1)
+            for i in 0..<count {
+                let d = Double(gradient[i])
+                m[i] = 0.9 * m[i] + 0.1 * d
+                v[i] = 0.999 * v[i] + 0.001 * d * d
+                p[i] -= 0.01 / (1 - pow(0.9, t)) * m[i] / ((v[i] / (1 - pow(0.999, t))).squareRoot() + 1e-8)
+            }
+        }
+
+        let differing = zip(flushed.scalars, exact.scalars).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+        XCTAssertEqual(differing, 0, "weights that differ between the flushed and the exact update")
+        let largest = zip(exact.scalars, p).map { abs(Double($0) - $1) }.max()!
+        XCTAssertLessThan(largest, 1e-5)
+        let (flushedMoment, exactMoment) = Self.secondMoments(adam)
+        XCTAssertGreaterThan(exactMoment.filter(\.isSubnormal).count, 0, "the exact update keeps subnormals")
+        XCTAssertEqual(flushedMoment.filter(\.isSubnormal).count, 0, "the untracked update flushes them")
+    }
+
+    /// With `epsilon` 0 a subnormal second moment decides the denominator, so nothing flushes.
+    func testZeroEpsilonKeepsSubnormals() {
+        let start: [Float] = Array(repeating: 1, count: 40_000)
+        let gradients = [start.map { $0 * 1e-20 }]
+        let (_, _, adam) = Self.stepTwins(start: start, gradients: gradients, epsilon: 0)
+        let (flushedMoment, exactMoment) = Self.secondMoments(adam)
+        XCTAssertEqual(exactMoment.filter(\.isSubnormal).count, 40_000)
+        XCTAssertEqual(flushedMoment, exactMoment)
+    }
+
+    /// Steps an untracked parameter, "flushed", and a tracked twin, "exact", through `gradients`.
+    private static func stepTwins(start: [Float], gradients: [[Float]], epsilon: Float) -> (flushed: Tensor, exact: Tensor, adam: Adam) {
+        let flushed = Tensor(start, shape: [start.count], requiresGradient: true)
+        let exact = Tensor(start, shape: [start.count], requiresGradient: true)
+        let adam = Adam(parameters: [("flushed", flushed), ("exact", exact)], learningRate: 0.01, epsilon: epsilon)
+        adam.trackedUpdateNames = ["exact"]
+        for gradient in gradients {
+            flushed.grad = Tensor(gradient, shape: [start.count])
+            exact.grad = Tensor(gradient, shape: [start.count])
+            adam.step()
+        }
+        return (flushed, exact, adam)
+    }
+
+    /// The second moments of the twins of `stepTwins`.
+    private static func secondMoments(_ adam: Adam) -> (flushed: [Float], exact: [Float]) {
+        let state = Dictionary(uniqueKeysWithValues: adam.stateTensors().map { ($0.name, $0.tensor.scalars) })
+        return (state["exp_avg_sq.flushed"]!, state["exp_avg_sq.exact"]!)
+    }
+
     func testUpdateNormIsRecordedForTrackedParameters() {
         let parameter = Tensor([0, 0, 0], shape: [3], requiresGradient: true)
         let sgd = SGD(parameters: [("p", parameter)], learningRate: 1)

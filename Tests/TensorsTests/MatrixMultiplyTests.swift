@@ -29,6 +29,18 @@ private func transposed(_ values: [Float], rows: Int, columns: Int) -> [Float] {
     return result
 }
 
+/// `x · weightᵀ + bias` for `x` `[rows, inner]` and `weight` `[columns, inner]`, in double precision.
+private func referenceLinear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?) -> [Float] {
+    let (rows, inner, columns) = (x.shape[0], x.shape[1], weight.shape[0])
+    var result = referenceProduct(x.scalars, transposed(weight.scalars, rows: columns, columns: inner), rows: rows, inner: inner, columns: columns)
+    if let bias {
+        for index in result.indices {
+            result[index] += bias.scalars[index % columns]
+        }
+    }
+    return result
+}
+
 final class MatrixMultiplyTests: XCTestCase {
     func testMatmulForwardMatchesDirectLoops() {
         var generator = RandomGenerator(seed: 1)
@@ -52,17 +64,11 @@ final class MatrixMultiplyTests: XCTestCase {
         let weight = Tensor.randomNormal([3, 6], generator: &generator)
         let bias = Tensor.randomNormal([3], generator: &generator)
         let output = linear(x, weight: weight, bias: bias)
-
-        var expected = referenceProduct(x.scalars, transposed(weight.scalars, rows: 3, columns: 6), rows: 4, inner: 6, columns: 3)
-        for index in expected.indices {
-            expected[index] += bias.scalars[index % 3]
-        }
         XCTAssertEqual(output.shape, [4, 3])
-        assertClose(output.scalars, expected, "linear with bias")
+        assertClose(output.scalars, referenceLinear(x, weight, bias), "linear with bias")
 
         let withoutBias = linear(x, weight: weight, bias: nil)
-        let product = referenceProduct(x.scalars, transposed(weight.scalars, rows: 3, columns: 6), rows: 4, inner: 6, columns: 3)
-        assertClose(withoutBias.scalars, product, "linear without bias")
+        assertClose(withoutBias.scalars, referenceLinear(x, weight, nil), "linear without bias")
     }
 
     func testMatmulGradientsMatchFiniteDifferences() {
@@ -97,7 +103,27 @@ final class MatrixMultiplyTests: XCTestCase {
         let x = Tensor.randomNormal([33, 70], generator: &generator)
         let weight = Tensor.randomNormal([65, 70], generator: &generator)
         let output = linear(x, weight: weight, bias: nil)
-        let expected = referenceProduct(x.scalars, transposed(weight.scalars, rows: 65, columns: 70), rows: 33, inner: 70, columns: 65)
-        assertClose(output.scalars, expected, absolute: 1e-4, "33x70 by 70x65")
+        assertClose(output.scalars, referenceLinear(x, weight, nil), absolute: 1e-4, "33x70 by 70x65")
+    }
+
+    func testLinearSplitIntoFeatureBlocksMatchesDirectLoops() {
+        // Over 2^20 multiply-adds with a batch narrower than the output: each thread computes a
+        // block of output features (64 and 36 here) and transposes it into place with the bias.
+        var generator = RandomGenerator(seed: 6)
+        let x = Tensor.randomNormal([40, 300], generator: &generator)
+        let weight = Tensor.randomNormal([100, 300], generator: &generator)
+        let bias = Tensor.randomNormal([100], generator: &generator)
+        let output = linear(x, weight: weight, bias: bias)
+        XCTAssertEqual(output.shape, [40, 100])
+        assertClose(output.scalars, referenceLinear(x, weight, bias), absolute: 1e-4, "40x300 by 300x100 with bias")
+    }
+
+    func testLinearWithLongInputsAndFewFeatures() {
+        // Over 2^20 multiply-adds, but too few output features for two blocks of 16.
+        var generator = RandomGenerator(seed: 7)
+        let x = Tensor.randomNormal([5, 30_000], generator: &generator)
+        let weight = Tensor.randomNormal([10, 30_000], generator: &generator)
+        let output = linear(x, weight: weight, bias: nil)
+        assertClose(output.scalars, referenceLinear(x, weight, nil), absolute: 1e-2, "5x30000 by 30000x10")
     }
 }
