@@ -7,7 +7,7 @@
 #
 # Every case runs in its own process, so the peak resident memory belongs to that case alone.
 # For each case the three implementations run one after another, and the whole sequence repeats
-# (--rounds N, default 2), so that load from other processes hits all of them alike. Each
+# (--rounds N, default 3), so that load from other processes hits all of them alike. Each
 # implementation keeps the round with its lowest median.
 #
 # Options: --rounds N, --cases "NAME NAME ..." (default: all), --steps N and --warmup N (passed
@@ -19,7 +19,7 @@ set -euo pipefail
 repository="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${GRADSCOPE_TORCH_VENV:-$(dirname "$repository")/venv-torch}"
 jemalloc="${GRADSCOPE_JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}"
-rounds=2
+rounds=3
 cases="vgg19-32 vgg19-32-probes vgg19-224 resnet50-32 resnet50-32-noskip mlp20-sigmoid vgg19-32-inference"
 step_options=()
 while [ $# -gt 0 ]; do
