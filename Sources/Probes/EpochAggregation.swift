@@ -68,6 +68,19 @@ public struct ProbeEpochSummary: Equatable, Codable, Sendable {
     }
 
     public subscript(_ metric: Metric) -> MetricSummary? { metrics[metric] }
+
+    private enum CodingKeys: String, CodingKey {
+        case probe, path, metrics
+    }
+
+    /// Encodes as the synthesized conformance would, with the metrics in a fixed order.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(probe, forKey: .probe)
+        try container.encode(path, forKey: .path)
+        var metricsContainer = container.nestedUnkeyedContainer(forKey: .metrics)
+        try metricsContainer.encode(inMetricOrder: metrics)
+    }
 }
 
 /// Loss and accuracy of one epoch, with the test split's when one was evaluated.
@@ -109,11 +122,59 @@ public struct EpochAccumulator: Codable, Sendable {
         }
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case samples, order
+    }
+
+    /// Encodes as the synthesized conformance would, with each probe's metrics in a fixed order.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        var samplesContainer = container.nestedContainer(keyedBy: ProbeNameKey.self, forKey: .samples)
+        for (probe, metrics) in samples {
+            var metricsContainer = samplesContainer.nestedUnkeyedContainer(forKey: ProbeNameKey(probe))
+            try metricsContainer.encode(inMetricOrder: metrics)
+        }
+        try container.encode(order, forKey: .order)
+    }
+
     /// The summaries of every probe seen, in the order they first appeared.
     public func summaries() -> [ProbeEpochSummary] {
         order.map { target in
             let metrics = samples[target.name]!.mapValues { MetricSummary($0) }
             return ProbeEpochSummary(probe: target.name, path: target.path, metrics: metrics)
+        }
+    }
+}
+
+/// A probe's name as a key of a JSON object.
+private struct ProbeNameKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+
+    init(_ name: String) {
+        stringValue = name
+    }
+
+    init?(stringValue: String) {
+        self.stringValue = stringValue
+    }
+
+    init?(intValue: Int) {
+        nil
+    }
+}
+
+extension UnkeyedEncodingContainer {
+    /// Encodes `dictionary` as Swift encodes a dictionary whose keys are not strings, alternating
+    /// keys and values, but in the order of `Metric.allCases` instead of the hash order, which
+    /// changes from process to process. The same values then always give the same bytes, and the
+    /// synthesized decoder reads them back.
+    mutating func encode<Value: Encodable>(inMetricOrder dictionary: [Metric: Value]) throws {
+        for metric in Metric.allCases {
+            if let value = dictionary[metric] {
+                try encode(metric)
+                try encode(value)
+            }
         }
     }
 }
