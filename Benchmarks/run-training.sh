@@ -45,9 +45,10 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 
 cd "$repository"
+# Sampled before the build, which raises the load average itself.
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 swift build -c release --product gradscope-bench >&2
 binary="$(swift build -c release --show-bin-path)/gradscope-bench"
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 for case_name in $cases; do
     # The probed GradScope case is compared with PyTorch's unprobed step.
