@@ -60,6 +60,14 @@ public enum ProbeSelection {
     /// - Throws: `ProbeSelectionError` for an unknown path, listing the nearest valid paths, or a
     ///   path naming a container instead of a layer, or a name used twice.
     public static func resolve(_ requests: [String], in model: Module) throws -> [ProbeTarget] {
+        /// Splits `PATH=NAME` at its first `=`; the name is nil without one and may be empty.
+        func splitPathAndName(_ request: String) -> (path: String, name: String?) {
+            guard let separator = request.firstIndex(of: "=") else {
+                return (request, nil)
+            }
+            return (String(request[..<separator]), String(request[request.index(after: separator)...]))
+        }
+
         var targets: [ProbeTarget] = []
         func add(_ target: ProbeTarget) throws {
             if let existing = targets.first(where: { $0.name == target.name }), existing.path != target.path {
@@ -86,18 +94,20 @@ public enum ProbeSelection {
                     }
                 }
             default:
-                let parts = request.split(separator: "=", maxSplits: 1).map(String.init)
-                let path = Module.canonicalPath(parts[0])
-                guard !path.isEmpty else {
-                    throw ProbeSelectionError(message: "--probe '\(request)' has no layer path; use PATH or PATH=NAME, e.g. features.0=conv1")
+                let (requestedPath, requestedName) = splitPathAndName(request)
+                let path = Module.canonicalPath(requestedPath)
+                let components = requestedPath.replacingOccurrences(of: "[", with: ".").replacingOccurrences(of: "]", with: "")
+                    .split(separator: ".", omittingEmptySubsequences: false)
+                guard !path.isEmpty, !components.contains(where: \.isEmpty), !requestedPath.contains(" ") else {
+                    throw ProbeSelectionError(message: "--probe '\(request)' is not a layer path; use PATH or PATH=NAME with a dotted path such as features.0 (see `gradscope inspect`)")
                 }
-                let name = parts.count > 1 ? parts[1] : path
+                let name = requestedName ?? path
                 guard !name.isEmpty, !name.contains(",") else {
                     throw ProbeSelectionError(message: "--probe '\(request)' has an invalid name; names must be non-empty and contain no commas")
                 }
                 guard let module = model.module(at: path) else {
                     let nearest = nearestPaths(to: path, among: layers.map(\.path))
-                    throw ProbeSelectionError(message: "--probe: the model has no layer '\(parts[0])'; nearest valid paths: \(nearest.joined(separator: ", ")) (see `gradscope inspect` for all)")
+                    throw ProbeSelectionError(message: "--probe: the model has no layer '\(requestedPath)'; nearest valid paths: \(nearest.joined(separator: ", ")) (see `gradscope inspect` for all)")
                 }
                 guard module.children.isEmpty else {
                     let inside = layers.filter { $0.path.hasPrefix(path + ".") }.prefix(5).map(\.path)

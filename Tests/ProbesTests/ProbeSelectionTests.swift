@@ -46,4 +46,20 @@ final class ProbeSelectionTests: XCTestCase {
             XCTAssertFalse(message.hasSuffix("layer2.0.downsample (see `gradscope inspect` for all)"), message)
         }
     }
+
+    /// Malformed requests are rejected with the request quoted, and the bracket spelling and
+    /// `PATH=NAME` still resolve.
+    func testMalformedRequestsAreRejected() throws {
+        var generator = RandomGenerator(seed: 1)
+        let model = try ModelCatalog.makeModel(ModelSpecification(name: "vgg11", numClasses: 10), generator: &generator)
+
+        for request in ["", " ", "=conv1", "features..0", ".features.0", "features.0.", "features.0="] {
+            XCTAssertThrowsError(try ProbeSelection.resolve([request], in: model), "'\(request)'") { error in
+                XCTAssertTrue("\(error)".contains("--probe '\(request)'"), "\(error)")
+            }
+        }
+        XCTAssertEqual(try ProbeSelection.resolve(["features[0]"], in: model), [ProbeTarget(path: "features.0", name: "features.0")])
+        XCTAssertEqual(try ProbeSelection.resolve(["features.3=conv2"], in: model), [ProbeTarget(path: "features.3", name: "conv2")])
+        XCTAssertEqual(try ProbeSelection.resolve(["classifier.0=a=b"], in: model), [ProbeTarget(path: "classifier.0", name: "a=b")])
+    }
 }
