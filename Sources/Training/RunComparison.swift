@@ -222,17 +222,30 @@ public struct RunComparison {
         return markdown
     }
 
+    /// Whether some run is a profile without epochs. The table then compares gradient RMS, the
+    /// one metric that profiles and training runs both record.
+    private var comparesRMS: Bool {
+        runs.contains { $0.gradientMeans.isEmpty && $0.profile != nil }
+    }
+
     /// A run's value for a probe in the table: the last epoch's mean gradient norm of a training
-    /// run, or the gradient RMS of a profile.
+    /// run, or, when a profile takes part, the last epoch's mean gradient RMS of a training run
+    /// and the gradient RMS of a profile.
     private func tableValue(_ run: RunRecord, _ probe: String) -> Double {
-        if let means = run.gradientMeans[probe], let last = means.last {
-            return last
+        guard comparesRMS else {
+            return run.gradientMeans[probe]?.last ?? .nan
+        }
+        if let rms = run.lastRMS[probe] {
+            return rms
         }
         return run.profile?.layers.first { $0.path == probe }?.gradOutputRMS ?? .nan
     }
 
     private func valueName(_ run: RunRecord) -> String {
-        run.gradientMeans.isEmpty && run.profile != nil ? "profile grad RMS" : "last-epoch mean grad norm"
+        guard comparesRMS else {
+            return "last-epoch mean grad norm"
+        }
+        return run.gradientMeans.isEmpty ? "profile grad RMS" : "last-epoch mean grad RMS"
     }
 
     private func describe(_ run: RunRecord) -> String {
@@ -253,6 +266,10 @@ public struct RunComparison {
     /// Sentences on what differs: missing probes, per-probe differences, and input-to-output decay.
     func readings() -> [String] {
         var lines: [String] = []
+        let models = runs.map { $0.configuration.model.name }
+        if Set(models).count > 1 {
+            lines.append("The runs use different models (\(models.joined(separator: ", "))); layers are matched by path, so a shared path may name layers of different sizes and depths.")
+        }
         for (run, probes) in missingProbes {
             lines.append("\(run) lacks the layers \(probes.joined(separator: ", ")); the comparison uses the \(sharedProbes.count) layers all runs probed.")
         }

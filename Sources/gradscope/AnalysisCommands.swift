@@ -64,9 +64,15 @@ struct CompareCommand: Command {
         guard arguments.positionals.count >= 2 else {
             throw UsageError(message: "give at least two run directories to compare, got \(arguments.positionals.count)", command: spec.name)
         }
+        let outDirectory = RunDirectory(url: URL(fileURLWithPath: out))
+        if outDirectory.containsRun {
+            throw UsageError(
+                message: "--out \(out) contains a run or profile, whose report would be overwritten; choose another directory",
+                command: spec.name)
+        }
         let runs = try arguments.positionals.map { try RunRecord(directory: URL(fileURLWithPath: $0)) }
         let comparison = RunComparison(runs: runs)
-        let markdown = try comparison.write(to: RunDirectory(url: URL(fileURLWithPath: out)))
+        let markdown = try comparison.write(to: outDirectory)
         emit(markdown)
         emit("files: \(out)/comparison.md, comparison.csv, report.html")
     }

@@ -140,6 +140,13 @@ final class CommandLineTests: XCTestCase {
         let again = try gradscope(["train", "--epochs", "1", "--out", "run"] + tinyRun)
         XCTAssertEqual(again.status, 2)
         XCTAssertTrue(again.error.contains("already contains a run"), again.error)
+
+        // compare must not write its report over a run's own.
+        let report = try Data(contentsOf: scratch.appendingPathComponent("run/report.html"))
+        let compare = try gradscope(["compare", "run", "run", "--out", "run"])
+        XCTAssertEqual(compare.status, 2)
+        XCTAssertTrue(compare.error.contains("--out run contains a run or profile"), compare.error)
+        XCTAssertEqual(try Data(contentsOf: scratch.appendingPathComponent("run/report.html")), report)
     }
 
     func testSyntheticDataNoticeCountsLimitedImages() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import NeuralNetworks
 import Probes
+import Reports
 @testable import Training
 import XCTest
 
@@ -45,9 +46,9 @@ final class RunComparisonTests: XCTestCase {
         XCTAssertTrue(markdown.contains("named lacks the layers layers.2"), markdown)
     }
 
-    private func profile(_ name: String, depth: Int, activation: Activation) throws -> URL {
+    private func profile(_ name: String, depth: Int, activation: Activation, width: Int = 16) throws -> URL {
         var configuration = ProfileConfiguration()
-        configuration.training.model = ModelSpecification(name: "mlp", numClasses: 10, depth: depth, width: 16, activation: activation)
+        configuration.training.model = ModelSpecification(name: "mlp", numClasses: 10, depth: depth, width: width, activation: activation)
         configuration.training.syntheticTrainCount = 32
         configuration.training.syntheticTestCount = 16
         configuration.training.batchSize = 16
@@ -71,6 +72,33 @@ final class RunComparisonTests: XCTestCase {
 
         let markdown = try comparison.write(to: RunDirectory(url: scratch.appendingPathComponent("comparison")))
         XCTAssertFalse(markdown.contains(" lr "), markdown)
+    }
+
+    /// A training run beside a profile is compared on gradient RMS, which both record, never
+    /// a profile's RMS against a run's L2 norm. Different models get a warning.
+    func testRunAgainstProfileComparesRMS() throws {
+        let run = try RunRecord(directory: try train("run", probes: ["all-linear"]))
+        let profiled = try RunRecord(directory: try profile("profile", depth: 3, activation: .relu))
+        let comparison = RunComparison(runs: [run, profiled])
+        XCTAssertEqual(comparison.sharedProbes, ["layers.0", "layers.2", "layers.4"])
+
+        _ = try comparison.write(to: RunDirectory(url: scratch.appendingPathComponent("comparison")))
+        let csv = try String(contentsOf: scratch.appendingPathComponent("comparison/comparison.csv"), encoding: .utf8)
+        let rows = try parseCSV(csv).dropFirst()
+        XCTAssertEqual(rows.count, 3)
+        for row in rows {
+            let path = row[0]
+            let profileRMS = try XCTUnwrap(profiled.profile?.layers.first { $0.path == path }?.gradOutputRMS)
+            XCTAssertEqual(Double(row[1])!, run.lastRMS[path]!, accuracy: abs(run.lastRMS[path]!) * 1e-12, path)
+            XCTAssertNotEqual(Double(row[1])!, run.gradientMeans[path]!.last!, path)
+            XCTAssertEqual(Double(row[2])!, profileRMS, accuracy: profileRMS * 1e-12, path)
+        }
+        XCTAssertFalse(comparison.readings().joined().contains("different models"))
+
+        var resnet = run
+        resnet.configuration.model = ModelSpecification(name: "resnet18", numClasses: 10)
+        let mixed = RunComparison(runs: [resnet, profiled]).readings().joined(separator: "\n")
+        XCTAssertTrue(mixed.contains("The runs use different models (resnet18, mlp)"), mixed)
     }
 
     func testMergedOrderPlacesExtraLayersAfterPredecessor() {
