@@ -38,6 +38,9 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
     public var description: String {
         switch self {
         case .directoryNotFound(let path):
+            if FileManager.default.fileExists(atPath: path) {
+                return "\(path) is a file, not a data directory. Give the folder that holds the data set, or omit --data to use the built-in synthetic images"
+            }
             return "data directory not found: \(path). Check the path, or omit it to use the built-in synthetic images"
         case .unrecognizedLayout(let path, let lookedFor):
             return "no known data set layout in \(path). Looked for: \(lookedFor.joined(separator: "; "))"

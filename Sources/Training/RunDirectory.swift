@@ -35,6 +35,21 @@ public struct RunDirectory: Sendable {
     /// Creates the directory (and its parents) when missing.
     /// - Throws: `ConfigurationError` when the path exists as a file or cannot be created.
     public func create() throws {
+        try checkCreatable()
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            // mkdir(2) gives the system's reason, which Foundation's message hides.
+            let reason = mkdir(url.path, 0o755) == 0 ? error.localizedDescription : String(cString: strerror(errno))
+            throw ConfigurationError("cannot create the run directory \(url.path) (\(reason)); choose another --out")
+        }
+    }
+
+    /// Checks, without creating anything, that the directory exists or can be created: its
+    /// nearest existing ancestor must be a writable directory. Commands call it before they load
+    /// data, so a bad `--out` fails at once.
+    /// - Throws: `ConfigurationError` naming the path that is a file or not writable.
+    public func checkCreatable() throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else {
@@ -42,10 +57,17 @@ public struct RunDirectory: Sendable {
             }
             return
         }
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw ConfigurationError("cannot create the run directory \(url.path): \(error.localizedDescription)")
+
+        var ancestor = url.standardizedFileURL.deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: ancestor.path, isDirectory: &isDirectory) {
+            ancestor = ancestor.deletingLastPathComponent()
+        }
+        guard isDirectory.boolValue else {
+            throw ConfigurationError("cannot create the run directory \(url.path): \(ancestor.path) is a file, not a directory; choose another --out")
+        }
+        guard access(ancestor.path, W_OK) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw ConfigurationError("cannot create the run directory \(url.path): \(ancestor.path) is not writable (\(reason)); choose another --out")
         }
     }
 

@@ -27,6 +27,7 @@ struct ProfileCommand: Command {
         if RunDirectory(url: url).containsRun {
             throw UsageError(message: "--out \(url.path) already contains a run or profile; choose a new directory", command: spec.name)
         }
+        try RunDirectory(url: url).checkCreatable()
         let display = ProgressDisplay()
         let profile = try Profiler.run(configuration, directory: RunDirectory(url: url), observer: display)
 
@@ -70,6 +71,7 @@ struct CompareCommand: Command {
                 message: "--out \(out) contains a run or profile, whose report would be overwritten; choose another directory",
                 command: spec.name)
         }
+        try outDirectory.checkCreatable()
         let runs = try arguments.positionals.map { try RunRecord(directory: URL(fileURLWithPath: $0)) }
         let comparison = RunComparison(runs: runs)
         let markdown = try comparison.write(to: outDirectory)

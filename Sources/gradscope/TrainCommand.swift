@@ -57,6 +57,7 @@ struct TrainCommand: Command {
             if directory.containsRun {
                 throw UsageError(message: "--out \(url.path) already contains a run; choose a new directory, or continue it with --resume \(url.path)", command: spec.name)
             }
+            try directory.checkCreatable()
         }
 
         let display = ProgressDisplay()

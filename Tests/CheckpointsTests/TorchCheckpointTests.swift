@@ -238,6 +238,12 @@ final class TorchCheckpointTests: XCTestCase {
         assertThrowsCheckpointError(.unrecognizedFormat(path: url.path)) {
             try loadTensorArchive(at: url)
         }
+
+        // A file too short for any header is not called truncated: nothing marks it as a checkpoint.
+        let short = try writeFile(Array("vm\n".utf8), named: "hostname", in: directory)
+        assertThrowsCheckpointError(.unrecognizedFormat(path: short.path)) {
+            try loadTensorArchive(at: short)
+        }
     }
 
     func testMissingFileIsAnError() throws {

@@ -23,6 +23,17 @@ final class OpenDatasetTests: XCTestCase {
         XCTAssertEqual(error, .directoryNotFound(path: url.path))
     }
 
+    func testFileGivenAsDirectory() throws {
+        let directory = try makeTemporaryDirectory(self)
+        let file = directory.appendingPathComponent("labels.txt")
+        try writeFile([1, 2, 3], to: directory, "labels.txt")
+
+        let error = captureDatasetError { _ = try openDataset(at: file, split: .train) }
+
+        XCTAssertEqual(error, .directoryNotFound(path: file.path))
+        XCTAssertTrue("\(error!)".contains("\(file.path) is a file, not a data directory"), "\(error!)")
+    }
+
     func testUnrecognizedLayoutListsLayouts() throws {
         let directory = try makeTemporaryDirectory(self)
         try writeFile([1, 2, 3], to: directory, "something.dat")
