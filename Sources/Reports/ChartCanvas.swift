@@ -156,7 +156,8 @@ struct ChartCanvas {
         try checkStatus(cairo_surface_status(surface), operation: "finishing the \(format) chart")
 
         if format == .svg {
-            return addSVGMetadata(collector.data, title: title, description: description)
+            let svg = renumberSurfaces(String(decoding: collector.data, as: UTF8.self))
+            return addSVGMetadata(Data(svg.utf8), title: title, description: description)
         }
         return collector.data
     }
@@ -422,4 +423,24 @@ extension ChartCanvas {
         }
         return RenderedImage(width: Int(pixelWidth), height: Int(pixelHeight), pixels: pixels)
     }
+}
+
+/// Renumbers Cairo's `surfaceN` ids from 1 in order of appearance. Cairo counts surfaces across
+/// the whole process, so the same chart drawn after other charts (as in a resumed run) would
+/// otherwise get other ids. Only ids and `#` references change, never embedded image data.
+func renumberSurfaces(_ svg: String) -> String {
+    var numbers: [Substring: Int] = [:]
+    var result = ""
+    var rest = svg[...]
+    while let match = rest.range(of: #"(id="|#)surface[0-9]+"#, options: .regularExpression) {
+        let reference = rest[match]
+        let nameStart = reference.range(of: "surface")!.lowerBound
+        let name = reference[nameStart...]
+        let number = numbers[name] ?? numbers.count + 1
+        numbers[name] = number
+        result += rest[..<nameStart]
+        result += "surface\(number)"
+        rest = rest[match.upperBound...]
+    }
+    return result + rest
 }

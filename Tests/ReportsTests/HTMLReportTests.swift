@@ -79,6 +79,26 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertFalse(html.contains("width=\"800pt\""))
     }
 
+    /// A page and a chart's SVG rendered after other charts were drawn are the same, byte for
+    /// byte, although Cairo numbers its surfaces across the process.
+    func testRenderDoesNotDependOnEarlierCharts() throws {
+        let first = try makeReport().render()
+        for _ in 0..<3 {
+            _ = try sampleGradientChart().svgString()
+        }
+        let second = try makeReport().render()
+        XCTAssertEqual(first, second)
+        XCTAssertEqual(try sampleGradientChart().svgString(), try sampleGradientChart().svgString())
+        XCTAssertTrue(first.contains("id=\"chart1-surface1\""), "surface ids start at 1 in each chart")
+    }
+
+    func testSurfaceReferencesAreRenumberedTogether() {
+        let svg = ##"<svg><g id="surface17"><use xlink:href="#surface20"/></g><g id="surface20"/><image href="data:,surface99"/></svg>"##
+        XCTAssertEqual(
+            renumberSurfaces(svg),
+            ##"<svg><g id="surface1"><use xlink:href="#surface2"/></g><g id="surface2"/><image href="data:,surface99"/></svg>"##)
+    }
+
     func testTextIsEscaped() throws {
         let html = try makeReport().render()
 
