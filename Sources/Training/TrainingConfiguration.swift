@@ -80,6 +80,9 @@ extension TrainingConfiguration {
     /// Checks the values that the command line cannot check one by one.
     /// - Throws: `ConfigurationError` naming the option and the value.
     public func validate() throws {
+        guard ModelCatalog.names.contains(model.name) else {
+            throw ConfigurationError("unknown model '\(model.name)'; choose one of: \(ModelCatalog.names.joined(separator: ", "))")
+        }
         guard epochs >= 1 else {
             throw ConfigurationError("--epochs must be at least 1, got \(epochs)")
         }

@@ -28,6 +28,7 @@ struct ProfileCommand: Command {
             throw UsageError(message: "--out \(url.path) already contains a run or profile; choose a new directory", command: spec.name)
         }
         try RunDirectory(url: url).checkCreatable()
+        try validateBeforeLoading(configuration.training, command: spec.name)
         let display = ProgressDisplay()
         let profile = try Profiler.run(configuration, directory: RunDirectory(url: url), observer: display)
 

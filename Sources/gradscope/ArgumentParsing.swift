@@ -95,7 +95,9 @@ struct ParsedArguments {
             guard let option = spec.options.first(where: { $0.name == name }) else {
                 let known = spec.options.map(\.name)
                 let closest = known.min { ProbeSelection.editDistance($0, name) < ProbeSelection.editDistance($1, name) }
-                let hint = closest.map { " Did you mean '\($0)'?" } ?? ""
+                // Only a near miss is worth suggesting: at most a third of the name's letters differ.
+                let nearMiss = closest.flatMap { ProbeSelection.editDistance($0, name) <= max(2, name.count / 3) ? $0 : nil }
+                let hint = nearMiss.map { " Did you mean '\($0)'?" } ?? ""
                 throw UsageError(message: "unknown option '\(name)' for 'gradscope \(spec.name)'.\(hint)", command: spec.name)
             }
             guard option.valueName != nil else {

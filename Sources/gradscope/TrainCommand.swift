@@ -60,6 +60,7 @@ struct TrainCommand: Command {
             try directory.checkCreatable()
         }
 
+        try validateBeforeLoading(configuration, command: spec.name)
         let display = ProgressDisplay()
         let trainer = try Trainer(configuration: configuration, runDirectory: directory, observer: display)
         if resuming != nil {
@@ -106,6 +107,16 @@ struct TrainCommand: Command {
             display.notice("interrupted at epoch \(epoch), step \(step); results so far are in \(directory.url.path). Continue with: \(resume)")
             throw CommandExit(code: 130)
         }
+    }
+}
+
+/// Checks `configuration` before any data is loaded, reporting a problem as a usage error
+/// (exit status 2) like the checks of single options.
+func validateBeforeLoading(_ configuration: TrainingConfiguration, command: String) throws {
+    do {
+        try configuration.validate()
+    } catch let error as ConfigurationError {
+        throw UsageError(message: error.message, command: command)
     }
 }
 

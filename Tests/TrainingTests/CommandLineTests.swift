@@ -96,10 +96,28 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(result.error, "gradscope train: error: --lr expects a number, got 'fast'\nRun 'gradscope train --help' for the options.\n")
     }
 
+    /// Settings checked together (model name, learning rate) fail as usage errors before any
+    /// data is loaded.
+    func testUnknownModelFailsBeforeLoading() throws {
+        for (arguments, message) in [(["--model", "vgg20"], "unknown model 'vgg20'"), (["--lr", "-1"], "--lr must be a positive number")] {
+            let result = try gradscope(["train", "--out", "never"] + arguments)
+            XCTAssertEqual(result.status, 2, result.error)
+            XCTAssertTrue(result.error.contains(message), result.error)
+            XCTAssertFalse(result.error.contains("synthetic images"), result.error)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("never").path))
+        }
+    }
+
     func testMisspelledOptionSuggestsClosest() throws {
         let result = try gradscope(["train", "--epoch", "3"])
         XCTAssertEqual(result.status, 2)
         XCTAssertTrue(result.error.contains("unknown option '--epoch' for 'gradscope train'. Did you mean '--epochs'?"), result.error)
+
+        // A name far from every option gets no suggestion.
+        let unrelated = try gradscope(["train", "--bogus-option", "3"])
+        XCTAssertEqual(unrelated.status, 2)
+        XCTAssertTrue(unrelated.error.contains("unknown option '--bogus-option' for 'gradscope train'."), unrelated.error)
+        XCTAssertFalse(unrelated.error.contains("Did you mean"), unrelated.error)
     }
 
     func testUnknownProbeListsNearestPaths() throws {
