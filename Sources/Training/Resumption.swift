@@ -95,11 +95,28 @@ public enum Resumption {
             return (1, 0)
         }
         let state = try store.loadState(modelName: trainer.configuration.model.name)
-        if state.training.results.count > trainer.configuration.epochs {
-            throw CheckpointMismatchError(message: "--epochs \(trainer.configuration.epochs) is below the \(state.training.results.count) epochs this run has finished; give --epochs \(state.training.results.count) or more")
-        }
+        try checkEpochs(trainer.configuration.epochs, finished: state.training.results.count)
         try store.restore(state, into: trainer)
         return (state.training.epoch + 1, state.training.step)
+    }
+
+    /// Checks, from `state.json` alone and so before any data is loaded, that `configuration`
+    /// asks for at least the epochs the run in `directory` has finished.
+    /// - Throws: `CheckpointMismatchError` when `--epochs` is below them, or for a corrupt or
+    ///   foreign `state.json`.
+    public static func checkEpochs(_ configuration: TrainingConfiguration, in directory: RunDirectory) throws {
+        let store = CheckpointStore(directory: directory)
+        guard FileManager.default.fileExists(atPath: store.stateURL.path) else {
+            return
+        }
+        let state = try store.loadState(modelName: configuration.model.name)
+        try checkEpochs(configuration.epochs, finished: state.training.results.count)
+    }
+
+    private static func checkEpochs(_ epochs: Int, finished: Int) throws {
+        if finished > epochs {
+            throw CheckpointMismatchError(message: "--epochs \(epochs) is below the \(finished) epochs this run has finished; give --epochs \(finished) or more")
+        }
     }
 
     /// Returns whether a restored run has already trained every configured epoch.

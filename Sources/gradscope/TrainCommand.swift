@@ -49,6 +49,7 @@ struct TrainCommand: Command {
             if let out = arguments.string("--out"), URL(fileURLWithPath: out).standardizedFileURL != directory.url.standardizedFileURL {
                 throw UsageError(message: "--out \(out) differs from --resume \(resuming); a resumed run stays in its own directory", command: spec.name)
             }
+            try Resumption.checkEpochs(configuration, in: directory)
         } else {
             configuration = TrainingConfiguration()
             try applyTrainingOptions(arguments, to: &configuration)

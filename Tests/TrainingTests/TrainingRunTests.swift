@@ -172,6 +172,22 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(try Resumption.merge(stored: stored, given: given, givenOptions: ["--epochs"]).epochs, 30)
     }
 
+    /// Asking a finished run for fewer epochs is caught from its state file alone, before a
+    /// trainer or its data exist.
+    func testResumeWithFewerEpochsIsRejectedEarly() throws {
+        var configuration = tinyConfiguration()
+        configuration.epochs = 2
+        let (directory, _) = try run(configuration, in: "finished")
+
+        configuration.epochs = 1
+        XCTAssertThrowsError(try Resumption.checkEpochs(configuration, in: directory)) { error in
+            XCTAssertEqual("\(error)", "--epochs 1 is below the 2 epochs this run has finished; give --epochs 2 or more")
+        }
+        configuration.epochs = 2
+        XCTAssertNoThrow(try Resumption.checkEpochs(configuration, in: directory))
+        XCTAssertNoThrow(try Resumption.checkEpochs(configuration, in: RunDirectory(url: scratch.appendingPathComponent("never-started"))))
+    }
+
     /// A run stopped inside its first epoch has nothing to diagnose. The summary states that
     /// instead of reporting that no layer crossed a threshold.
     func testSummaryWithoutFinishedEpochMakesNoClaim() {
