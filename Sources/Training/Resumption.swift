@@ -100,8 +100,8 @@ public enum Resumption {
         return (state.training.epoch + 1, state.training.step)
     }
 
-    /// Checks, from `state.json` alone and so before any data is loaded, that `configuration`
-    /// asks for at least the epochs the run in `directory` has finished.
+    /// Checks, from `state.json` alone and so before any data is loaded, that the epochs in
+    /// `configuration` are at least the epochs the run in `directory` has finished.
     /// - Throws: `CheckpointMismatchError` when `--epochs` is below them, or for a corrupt or
     ///   foreign `state.json`.
     public static func checkEpochs(_ configuration: TrainingConfiguration, in directory: RunDirectory) throws {
