@@ -126,8 +126,19 @@ open class Module {
 
     /// Splits a path into child names, reading `features[0]` as `features.0`.
     public static func pathComponents(_ path: String) -> [String] {
-        let dotted = path.replacingOccurrences(of: "[", with: ".").replacingOccurrences(of: "]", with: "")
-        return dotted.split(separator: ".").map(String.init)
+        dottedPath(path).split(separator: ".").map(String.init)
+    }
+
+    /// Returns whether `path` names a module without empty or blank parts: `features.0` and
+    /// `features[0]` are well formed, while ``, `features..0`, `.features` and `features 0` are not.
+    public static func isWellFormedPath(_ path: String) -> Bool {
+        let components = dottedPath(path).split(separator: ".", omittingEmptySubsequences: false)
+        return !path.isEmpty && !components.contains(where: \.isEmpty) && !path.contains(where: \.isWhitespace)
+    }
+
+    /// Rewrites the bracket spelling `features[0]` as `features.0`.
+    private static func dottedPath(_ path: String) -> String {
+        path.replacingOccurrences(of: "[", with: ".").replacingOccurrences(of: "]", with: "")
     }
 
     /// Returns the canonical dotted spelling of a path, e.g. `features[0]` becomes `features.0`.

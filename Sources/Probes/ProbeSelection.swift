@@ -60,7 +60,7 @@ public enum ProbeSelection {
     /// - Throws: `ProbeSelectionError` for an unknown path, listing the nearest valid paths, or a
     ///   path naming a container instead of a layer, or a name used twice.
     public static func resolve(_ requests: [String], in model: Module) throws -> [ProbeTarget] {
-        /// Splits `PATH=NAME` at its first `=`; the name is nil without one and may be empty.
+        /// Splits `PATH=NAME` at its first `=`. The name is nil without one and may be empty.
         func splitPathAndName(_ request: String) -> (path: String, name: String?) {
             guard let separator = request.firstIndex(of: "=") else {
                 return (request, nil)
@@ -96,9 +96,7 @@ public enum ProbeSelection {
             default:
                 let (requestedPath, requestedName) = splitPathAndName(request)
                 let path = Module.canonicalPath(requestedPath)
-                let components = requestedPath.replacingOccurrences(of: "[", with: ".").replacingOccurrences(of: "]", with: "")
-                    .split(separator: ".", omittingEmptySubsequences: false)
-                guard !path.isEmpty, !components.contains(where: \.isEmpty), !requestedPath.contains(" ") else {
+                guard Module.isWellFormedPath(requestedPath) else {
                     throw ProbeSelectionError(message: "--probe '\(request)' is not a layer path; use PATH or PATH=NAME with a dotted path such as features.0 (see `gradscope inspect`)")
                 }
                 let name = requestedName ?? path

@@ -69,8 +69,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
 ///
 /// Each thread multiplies its own block of output features and transposes it into place, so the
 /// transpose runs in parallel while its block is still in cache. Inside the parallel region
-/// oneDNN runs each product on the calling thread; two such halves beat one two-thread sgemm on
-/// the MLP's layers (1.15 against 1.41 ms for 3072->256 at batch 128).
+/// oneDNN runs each product on the calling thread. Two such halves beat one two-thread sgemm on
+/// the MLP's layers (1.15 against 1.41 ms for 3072->256 at batch 128, on the benchmark machine).
 private func multiplyTransposed(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor) {
     let rows = x.shape[0]
     let inputFeatures = x.shape[1]
@@ -81,6 +81,7 @@ private func multiplyTransposed(_ x: Tensor, weight: Tensor, bias: Tensor?, into
     let blocks = operations >= 1 << 20 ? max(1, min(kernelThreadCount, outputFeatures / 16)) : 1
     let blockSize = ((outputFeatures + blocks - 1) / blocks + 15) / 16 * 16
     withExtendedLifetime((x, weight, bias, transposed, output)) {
+        let inputs = x.storage.pointer
         let weights = weight.storage.pointer
         let source = transposed.storage.pointer
         let destination = output.storage.pointer
@@ -93,13 +94,18 @@ private func multiplyTransposed(_ x: Tensor, weight: Tensor, bias: Tensor?, into
             sgemm(
                 transposeA: false, transposeB: true, rows: features.count, columns: rows, inner: inputFeatures,
                 a: weights + features.lowerBound * inputFeatures, leadingA: inputFeatures,
-                b: x.storage.pointer, leadingB: inputFeatures,
+                b: inputs, leadingB: inputFeatures,
                 accumulate: 0, result: source + features.lowerBound * rows, leadingResult: rows)
 
             for row in 0..<rows {
                 let outputRow = destination + row * outputFeatures
                 for feature in features {
-                    outputRow[feature] = source[feature * rows + row] + (biasValues?[feature] ?? 0)
+                    outputRow[feature] = source[feature * rows + row]
+                }
+                if let biasValues {
+                    for feature in features {
+                        outputRow[feature] += biasValues[feature]
+                    }
                 }
             }
         }
@@ -163,7 +169,7 @@ func multiplyMatrices(
 }
 
 /// Computes `result = op(a) · op(b) + accumulate * result` with oneDNN's row-major `dnnl_sgemm`
-/// on raw storage. `op(a)` is `[rows, inner]` and `op(b)` `[inner, columns]`; each leading
+/// on raw storage. `op(a)` is `[rows, inner]` and `op(b)` `[inner, columns]`. Each leading
 /// dimension is the row length of its matrix as stored.
 private func sgemm(
     transposeA: Bool, transposeB: Bool, rows: Int, columns: Int, inner: Int,

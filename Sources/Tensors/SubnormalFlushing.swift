@@ -32,7 +32,7 @@ private let flushToZeroBit: UInt32 = 0x8000
 private let denormalsAreZeroBit: UInt32 = 0x0040
 
 // NOTE: like the square root in Adam, these bind LLVM intrinsics with `@_silgen_name`, an
-// unofficial Swift feature; Swift has no other access to MXCSR without a C target.
+// unofficial Swift feature. Without a C target Swift has no other access to MXCSR.
 
 /// Stores MXCSR at `pointer` (`stmxcsr`).
 @_silgen_name("llvm.x86.sse.stmxcsr")

@@ -39,8 +39,12 @@ public struct RunDirectory: Sendable {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            // mkdir(2) gives the system's reason, which Foundation's message hides.
-            let reason = mkdir(url.path, 0o755) == 0 ? error.localizedDescription : String(cString: strerror(errno))
+            // Foundation's message hides the system's reason, so mkdir(2) runs again to get it.
+            // When that succeeds (the first failure was a passing one), the directory exists.
+            guard mkdir(url.path, 0o755) != 0 else {
+                return
+            }
+            let reason = String(cString: strerror(errno))
             throw ConfigurationError("cannot create the run directory \(url.path) (\(reason)); choose another --out")
         }
     }

@@ -81,7 +81,7 @@ extension TrainingConfiguration {
     /// - Throws: `ConfigurationError` naming the option and the value.
     public func validate() throws {
         guard ModelCatalog.names.contains(model.name) else {
-            throw ConfigurationError("unknown model '\(model.name)'; choose one of: \(ModelCatalog.names.joined(separator: ", "))")
+            throw ConfigurationError(ModelCatalog.unknownModelMessage(model.name))
         }
         guard epochs >= 1 else {
             throw ConfigurationError("--epochs must be at least 1, got \(epochs)")

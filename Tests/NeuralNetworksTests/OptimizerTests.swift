@@ -175,7 +175,7 @@ final class OptimizerTests: XCTestCase {
         return (flushed, exact, adam)
     }
 
-    /// The second moments of the twins of `stepTwins`.
+    /// Returns the second moments of the twins that `stepTwins` stepped.
     private static func secondMoments(_ adam: Adam) -> (flushed: [Float], exact: [Float]) {
         let state = Dictionary(uniqueKeysWithValues: adam.stateTensors().map { ($0.name, $0.tensor.scalars) })
         return (state["exp_avg_sq.flushed"]!, state["exp_avg_sq.exact"]!)

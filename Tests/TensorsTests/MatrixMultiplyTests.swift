@@ -29,7 +29,7 @@ private func transposed(_ values: [Float], rows: Int, columns: Int) -> [Float] {
     return result
 }
 
-/// `x · weightᵀ + bias` for `x` `[rows, inner]` and `weight` `[columns, inner]`, in double precision.
+/// Returns `x · weightᵀ + bias` for `x` `[rows, inner]` and `weight` `[columns, inner]`, in double precision.
 private func referenceLinear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?) -> [Float] {
     let (rows, inner, columns) = (x.shape[0], x.shape[1], weight.shape[0])
     var result = referenceProduct(x.scalars, transposed(weight.scalars, rows: columns, columns: inner), rows: rows, inner: inner, columns: columns)

@@ -156,6 +156,11 @@ public enum ModelCatalog {
                            dropout: specification.dropout, generator: &generator)
             }
         }
-        throw ModelSpecificationError(message: "unknown model '\(specification.name)'; choose one of: \(names.joined(separator: ", "))")
+        throw ModelSpecificationError(message: unknownModelMessage(specification.name))
+    }
+
+    /// The error message for a model name not in `names`, listing them.
+    public static func unknownModelMessage(_ name: String) -> String {
+        "unknown model '\(name)'; choose one of: \(names.joined(separator: ", "))"
     }
 }
